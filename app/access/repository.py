@@ -1,0 +1,181 @@
+"""Every SQL statement of the access domain (grants, and the facts about users and
+accounts that deciding a grant needs)."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import AccessGrant, Account, Brand, User
+
+_LIVE = and_(AccessGrant.revoked_at.is_(None),
+             or_(AccessGrant.expires_at.is_(None), AccessGrant.expires_at > func.now()))
+
+async def live_grants(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[AccessGrant, uuid.UUID | None]]:
+    """The one query behind effective permission: live grants of an active user."""
+    rows = await session.execute(
+        select(AccessGrant, func.coalesce(AccessGrant.brand_id, Account.brand_id))
+        .join(User, User.id == AccessGrant.user_id)
+        .outerjoin(Account, Account.id == AccessGrant.account_id)
+        .where(AccessGrant.user_id == user_id, User.status == "active", _LIVE)
+    )
+    return [(g, b) for g, b in rows.all()]
+
+
+async def user_facts(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (await session.execute(
+        select(User.id, User.status, User.training_valid_until, func.current_date().label("today"))
+        .where(User.id == user_id)
+    )).mappings().first()
+    return dict(row) if row else None
+
+
+async def today(session: AsyncSession):
+    return (await session.execute(select(func.current_date()))).scalar_one()
+
+
+async def account_brand(session: AsyncSession, account_id: uuid.UUID) -> uuid.UUID | None:
+    return (await session.execute(select(Account.brand_id).where(Account.id == account_id))).scalar()
+
+
+async def brand_exists(session: AsyncSession, brand_id: uuid.UUID) -> bool:
+    return (await session.execute(select(Brand.id).where(Brand.id == brand_id))).scalar() is not None
+
+
+async def stamp_expired_duplicate(session: AsyncSession, values: dict[str, Any]) -> list[AccessGrant]:
+    """An expired but unstamped grant would block a new identical one: stamp it now."""
+    stmt = (
+        update(AccessGrant)
+        .where(
+            AccessGrant.user_id == values["user_id"], AccessGrant.role == values["role"],
+            AccessGrant.scope_kind == values["scope_kind"],
+            AccessGrant.brand_id.is_not_distinct_from(values["brand_id"]),
+            AccessGrant.account_id.is_not_distinct_from(values["account_id"]),
+            AccessGrant.revoked_at.is_(None), AccessGrant.expires_at <= func.now(),
+        )
+        .values(revoked_at=AccessGrant.expires_at, revoke_reason="expired")
+        .returning(AccessGrant)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+_INSERT_GRANT = text(
+    """
+    INSERT INTO access_grants (id, user_id, role, scope_kind, brand_id, account_id, reason,
+                               granted_by_kind, granted_by_id, expires_at)
+    VALUES (:id, :user_id, :role, :scope_kind, :brand_id, :account_id, :reason,
+            :granted_by_kind, :granted_by_id, :expires_at)
+    ON CONFLICT (user_id, role, scope_kind,
+                 coalesce(account_id, brand_id, '00000000-0000-0000-0000-000000000000'::uuid))
+       WHERE revoked_at IS NULL
+    DO NOTHING
+    RETURNING id
+    """
+)
+
+
+async def insert_grant(session: AsyncSession, values: dict[str, Any]) -> AccessGrant | None:
+    """Insert unless an identical live grant exists; the unique index decides races."""
+    new_id = (await session.execute(_INSERT_GRANT, values)).scalar()
+    if new_id is None:
+        return None
+    return await get_grant(session, new_id)
+
+
+async def live_duplicate(session: AsyncSession, values: dict[str, Any]) -> AccessGrant | None:
+    stmt = select(AccessGrant).where(
+        AccessGrant.user_id == values["user_id"], AccessGrant.role == values["role"],
+        AccessGrant.scope_kind == values["scope_kind"],
+        AccessGrant.brand_id.is_not_distinct_from(values["brand_id"]),
+        AccessGrant.account_id.is_not_distinct_from(values["account_id"]),
+        AccessGrant.revoked_at.is_(None),
+    )
+    return (await session.execute(stmt)).scalars().first()
+
+
+async def get_grant(session: AsyncSession, grant_id: uuid.UUID) -> AccessGrant | None:
+    stmt = select(AccessGrant).where(AccessGrant.id == grant_id).execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def grant_brand(session: AsyncSession, grant: AccessGrant) -> uuid.UUID | None:
+    if grant.account_id is not None:
+        return await account_brand(session, grant.account_id)
+    return grant.brand_id
+
+
+async def revoke_grant(session: AsyncSession, grant_id: uuid.UUID, *, by_kind: str, by_id: uuid.UUID | None,
+                       reason: str) -> AccessGrant | None:
+    """Compare-and-set: only a grant not yet revoked is stamped; the loser gets None."""
+    stmt = (
+        update(AccessGrant)
+        .where(AccessGrant.id == grant_id, AccessGrant.revoked_at.is_(None))
+        .values(revoked_at=func.now(), revoked_by_kind=by_kind, revoked_by_id=by_id, revoke_reason=reason)
+        .returning(AccessGrant)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_grants(
+    session: AsyncSession, *, user_id: uuid.UUID | None, account_id: uuid.UUID | None,
+    brand_id: uuid.UUID | None, active: bool | None, visible: Any, after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[AccessGrant]:
+    stmt = select(AccessGrant).order_by(AccessGrant.created_at, AccessGrant.id).limit(limit)
+    if user_id:
+        stmt = stmt.where(AccessGrant.user_id == user_id)
+    if account_id:
+        stmt = stmt.where(AccessGrant.account_id == account_id)
+    if brand_id:
+        stmt = stmt.where(AccessGrant.brand_id == brand_id)
+    if active is True:
+        stmt = stmt.where(_LIVE)
+    elif active is False:
+        stmt = stmt.where(~_LIVE)
+    if visible is not None:
+        stmt = stmt.where(visible_grants_clause(*visible))
+    if after is not None:
+        stmt = stmt.where(func.row(AccessGrant.created_at, AccessGrant.id) > func.row(*after))
+    return list((await session.execute(stmt)).scalars())
+
+
+def visible_grants_clause(me: uuid.UUID | None, brand_ids: set[uuid.UUID], account_ids: set[uuid.UUID]):
+    """Grants a non-admin may list: their own, and those in scopes they administer."""
+    account_in_brand = select(Account.id).where(Account.brand_id.in_(brand_ids)) if brand_ids else None
+    clauses = [AccessGrant.user_id == me] if me else []
+    if brand_ids:
+        clauses += [AccessGrant.brand_id.in_(brand_ids), AccessGrant.account_id.in_(account_in_brand)]
+    if account_ids:
+        clauses.append(AccessGrant.account_id.in_(account_ids))
+    return or_(*clauses) if clauses else text("false")
+
+
+async def grants_of_user(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[AccessGrant, uuid.UUID | None]]:
+    """Every unrevoked grant of a user (expired ones included), for the access report."""
+    rows = await session.execute(
+        select(AccessGrant, func.coalesce(AccessGrant.brand_id, Account.brand_id))
+        .outerjoin(Account, Account.id == AccessGrant.account_id)
+        .where(AccessGrant.user_id == user_id, AccessGrant.revoked_at.is_(None))
+        .order_by(AccessGrant.created_at)
+    )
+    return [(g, b) for g, b in rows.all()]
+
+
+async def now(session: AsyncSession) -> datetime:
+    return (await session.execute(select(func.now()))).scalar_one()
+
+
+async def revoke_all_for_user(session: AsyncSession, user_id: uuid.UUID, *, by_kind: str, by_id: uuid.UUID | None,
+                              reason: str) -> list[AccessGrant]:
+    stmt = (
+        update(AccessGrant)
+        .where(AccessGrant.user_id == user_id, AccessGrant.revoked_at.is_(None))
+        .values(revoked_at=func.now(), revoked_by_kind=by_kind, revoked_by_id=by_id, revoke_reason=reason)
+        .returning(AccessGrant)
+        .execution_options(populate_existing=True)
+    )
+    return list((await session.execute(stmt)).scalars())

@@ -1,0 +1,87 @@
+"""Every SQL statement of the accounts domain."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Account, Brand, User
+
+UNIQUE_VIOLATION: Any = object()
+
+
+async def insert_account(session: AsyncSession, values: dict[str, Any]) -> Account | None:
+    stmt = insert(Account).values(**values).on_conflict_do_nothing().returning(Account)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_account(session: AsyncSession, account_id: uuid.UUID) -> Account | None:
+    stmt = select(Account).where(Account.id == account_id).execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def brand_exists(session: AsyncSession, brand_id: uuid.UUID) -> bool:
+    return (await session.execute(select(Brand.id).where(Brand.id == brand_id))).first() is not None
+
+
+async def user_status(session: AsyncSession, user_id: uuid.UUID) -> str | None:
+    return (await session.execute(select(User.status).where(User.id == user_id))).scalar()
+
+
+def readable(visible: tuple[set[uuid.UUID], set[uuid.UUID]] | None):
+    """Row scoping: None = every account; else accounts of granted brands or granted directly."""
+    if visible is None:
+        return text("true")
+    brand_ids, account_ids = visible
+    clauses = []
+    if brand_ids:
+        clauses.append(Account.brand_id.in_(brand_ids))
+    if account_ids:
+        clauses.append(Account.id.in_(account_ids))
+    return or_(*clauses) if clauses else text("false")
+
+
+async def list_accounts(session: AsyncSession, visible, *, brand_id: uuid.UUID | None, platform: str | None,
+                        status: str | None, needs_attention: bool | None,
+                        after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Account]:
+    stmt = select(Account).where(readable(visible)).order_by(Account.created_at, Account.id).limit(limit)
+    if brand_id:
+        stmt = stmt.where(Account.brand_id == brand_id)
+    if platform:
+        stmt = stmt.where(Account.platform == platform)
+    if status:
+        stmt = stmt.where(Account.status == status)
+    if needs_attention is not None:
+        flagged = or_(Account.needs_owner, Account.credentials_rotation_required, ~Account.two_factor_enabled)
+        stmt = stmt.where(flagged if needs_attention else ~flagged)
+    if after is not None:
+        stmt = stmt.where(func.row(Account.created_at, Account.id) > func.row(*after))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def update_account(session: AsyncSession, account_id: uuid.UUID, version: int, values: dict[str, Any]) -> Any:
+    stmt = (update(Account).where(Account.id == account_id, Account.version == version)
+            .values(**values, version=Account.version + 1, updated_at=text("now()"))
+            .returning(Account).execution_options(populate_existing=True))
+    try:
+        async with session.begin_nested():
+            return (await session.execute(stmt)).scalar_one_or_none()
+    except IntegrityError:
+        return UNIQUE_VIOLATION
+
+
+async def flag_for_leaver(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[Account, dict[str, Any]]]:
+    """Owned accounts -> needs_owner; accounts whose credentials they held -> rotation required."""
+    out = []
+    for column, flag in ((Account.owner_id, "needs_owner"), (Account.credential_custodian_id,
+                                                              "credentials_rotation_required")):
+        stmt = (update(Account).where(column == user_id, getattr(Account, flag).is_(False))
+                .values({flag: True, "version": Account.version + 1, "updated_at": text("now()")})
+                .returning(Account).execution_options(populate_existing=True))
+        out += [(a, {flag: True}) for a in (await session.execute(stmt)).scalars()]
+    return out

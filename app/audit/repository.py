@@ -1,0 +1,90 @@
+"""Every SQL statement of the audit domain."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import AuditRecord
+
+_INSERT = insert(AuditRecord)
+
+
+async def insert_records(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(_INSERT, list(rows))
+
+
+async def list_records(
+    session: AsyncSession, *, subject_type: str | None, subject_id: str | None, actor_id: uuid.UUID | None,
+    action: str | None, since: datetime | None, until: datetime | None, correlation_id: str | None,
+    after_id: int | None, limit: int,
+) -> list[AuditRecord]:
+    stmt = select(AuditRecord).order_by(AuditRecord.id).limit(limit)
+    if subject_type:
+        stmt = stmt.where(AuditRecord.subject_type == subject_type)
+    if subject_id:
+        stmt = stmt.where(AuditRecord.subject_id == subject_id)
+    if actor_id:
+        stmt = stmt.where(AuditRecord.actor_id == actor_id)
+    if action:
+        stmt = stmt.where(AuditRecord.action == action)
+    if correlation_id:
+        stmt = stmt.where(AuditRecord.correlation_id == correlation_id)
+    if since:
+        stmt = stmt.where(AuditRecord.occurred_at >= since)
+    if until:
+        stmt = stmt.where(AuditRecord.occurred_at < until)
+    if after_id is not None:
+        stmt = stmt.where(AuditRecord.id > after_id)
+    return list((await session.execute(stmt)).scalars())
+
+
+# Sealing: one sealer at a time (transaction advisory lock), oldest committed rows first.
+_SEAL_LOCK = text("SELECT pg_try_advisory_xact_lock(7235190417235001)")
+_LAST_SEALED = select(AuditRecord.seq, AuditRecord.hash).where(AuditRecord.seq.is_not(None)).order_by(
+    AuditRecord.seq.desc()).limit(1)
+
+
+async def try_seal_lock(session: AsyncSession) -> bool:
+    return bool((await session.execute(_SEAL_LOCK)).scalar())
+
+
+async def last_sealed(session: AsyncSession) -> tuple[int, str] | None:
+    row = (await session.execute(_LAST_SEALED)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def unsealed(session: AsyncSession, limit: int) -> list[AuditRecord]:
+    stmt = select(AuditRecord).where(AuditRecord.seq.is_(None)).order_by(AuditRecord.id).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def seal(session: AsyncSession, seals: Sequence[dict[str, Any]]) -> None:
+    if not seals:
+        return
+    await session.execute(
+        text("""
+        UPDATE audit_records a SET seq = s.seq, prev_hash = s.prev_hash, hash = s.hash, sealed_at = now()
+          FROM unnest(CAST(:ids AS bigint[]), CAST(:seqs AS bigint[]), CAST(:prevs AS text[]),
+                      CAST(:hashes AS text[])) AS s(id, seq, prev_hash, hash)
+         WHERE a.id = s.id AND a.seq IS NULL
+        """),
+        {
+            "ids": [s["id"] for s in seals], "seqs": [s["seq"] for s in seals],
+            "prevs": [s["prev_hash"] for s in seals], "hashes": [s["hash"] for s in seals],
+        },
+    )
+
+
+async def sealed_after(session: AsyncSession, after_seq: int, limit: int) -> list[AuditRecord]:
+    stmt = (select(AuditRecord).where(AuditRecord.seq > after_seq).order_by(AuditRecord.seq).limit(limit))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def count_unsealed(session: AsyncSession) -> int:
+    return int((await session.execute(text("SELECT count(*) FROM audit_records WHERE seq IS NULL"))).scalar())

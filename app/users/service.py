@@ -1,0 +1,104 @@
+"""Users: the people who speak for the company (employees and agency members)."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access import service as access_service
+from app.accounts import service as accounts_service
+from app.access.policy import Access
+from app.audit import service as audit
+from app.errors import ConcurrentUpdate, Forbidden, PreconditionFailed, ValidationFailed
+from app.models import User
+from app.pagination import PageParams, cursor_after
+from app.security import Principal
+from app.tokens import service as tokens_service
+from app.users import repository
+from app.users.errors import EmailTaken, ExternalIdTaken, UserNotFound
+
+SNAPSHOT = ("email", "external_id", "display_name", "kind", "status", "training_valid_until")
+# Leaving or being suspended ends access; coming back does not silently restore it.
+ENDS_ACCESS = {"suspended", "offboarded"}
+
+
+def snapshot(user: User) -> dict[str, Any]:
+    return {f: getattr(user, f) for f in SNAPSHOT}
+
+
+def sees_directory(access: Access) -> bool:
+    return access.administers_anything or access.org_ladder is not None
+
+
+async def create_user(session: AsyncSession, principal: Principal, data: dict[str, Any]) -> User:
+    access = await access_service.effective_access(session, principal)
+    if not access.administers_anything:
+        raise Forbidden("Only admins and account admins add users.")
+    values = {"id": uuid.uuid4(), "status": "active", **data}
+    user = await repository.insert_user(session, values)
+    if user is None:
+        await _raise_taken(session, data)
+    await audit.record(session, principal, "user.created", "user", user.id, after=snapshot(user))
+    return user
+
+
+async def _raise_taken(session: AsyncSession, data: dict[str, Any], except_id=None):
+    if data.get("email") and await repository.email_taken(session, data["email"], except_id):
+        raise EmailTaken("Another user has this email.", pointer="#/email")
+    raise ExternalIdTaken("Another user has this external_id.", pointer="#/external_id")
+
+
+async def get_user(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> User:
+    if not (principal.is_user and principal.id == user_id):
+        access = await access_service.effective_access(session, principal)
+        if not sees_directory(access):
+            raise UserNotFound("No such user.")
+    user = await repository.get_user(session, user_id)
+    if user is None:
+        raise UserNotFound("No such user.")
+    return user
+
+
+async def list_users(session: AsyncSession, principal: Principal, *, status: str | None, q: str | None,
+                     page: PageParams) -> list[User]:
+    access = await access_service.effective_access(session, principal)
+    only = None if sees_directory(access) else (principal.id if principal.is_user else uuid.UUID(int=0))
+    after = cursor_after(page)
+    return await repository.list_users(session, only_id=only, status=status, q=q, after=after,
+                                       limit=page.limit + 1)
+
+
+async def update_user(session: AsyncSession, principal: Principal, user_id: uuid.UUID, changes: dict[str, Any],
+                      *, expected_version: int | None = None, reason: str | None = None) -> User:
+    user = await get_user(session, principal, user_id)
+    access = await access_service.effective_access(session, principal)
+    if not access.admin:
+        raise Forbidden("Only admins change users.")
+    if expected_version is not None and expected_version != user.version:
+        raise PreconditionFailed(f"The user is at version {user.version}, not {expected_version}.",
+                                 current_version=user.version)
+    changes = {k: v for k, v in changes.items() if getattr(user, k) != v}
+    if not changes:
+        return user
+    if "status" in changes:
+        changes["status_changed_at"] = await access_service.current_time(session)
+    before = snapshot(user)
+    updated = await repository.update_user(session, user_id, user.version, changes)
+    if updated is repository.UNIQUE_VIOLATION:
+        await _raise_taken(session, changes, except_id=user_id)
+    if updated is None:
+        raise ConcurrentUpdate("The user changed while this request ran; read it again and retry.")
+    await audit.record(session, principal, "user.updated", "user", user_id, before=before, after=snapshot(updated))
+    if changes.get("status") in ENDS_ACCESS:
+        why = reason or f"user {changes['status']}"
+        await access_service.revoke_all_for_user(session, principal, user_id, reason=why)
+        await tokens_service.revoke_all_for_user(session, principal, user_id, reason=why)
+        if changes["status"] == "offboarded":
+            await accounts_service.flag_for_leaver(session, principal, user_id)
+    return updated
+
+
+async def find_by_email(session: AsyncSession, email: str) -> User | None:
+    return await repository.find_by_email(session, email)

@@ -1,0 +1,48 @@
+"""`socialgov worker`: the background loops. Any number may run side by side."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import structlog
+
+from app import idempotency
+from app.audit import service as audit_service
+from app.config import Settings
+from app.db import create_engine, create_sessionmaker
+
+log = structlog.get_logger("socialgov.worker")
+
+
+async def _loop(name: str, interval: float, step, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await step()
+        except Exception:
+            log.exception("worker step failed", loop=name)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
+async def run_worker(url: str, settings: Settings) -> None:
+    engine = create_engine(url, pool_size=4, max_overflow=0)
+    maker = create_sessionmaker(engine)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def purge():
+        async with maker() as session, session.begin():
+            await idempotency.purge_expired(session)
+
+    log.info("worker started")
+    try:
+        await asyncio.gather(
+            _loop("audit-sealer", 1.0, lambda: audit_service.seal_once(maker), stop),
+            _loop("idempotency-expiry", 300.0, purge, stop),
+        )
+    finally:
+        await engine.dispose()
+        log.info("worker stopped")
