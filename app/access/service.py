@@ -186,7 +186,7 @@ async def revoke_grant(session: AsyncSession, principal: Principal, grant_id: uu
     revoked = await repository.revoke_grant(session, grant_id, by_kind=str(principal.kind), by_id=principal.id,
                                             reason=reason)
     if revoked is None:
-        raise GrantAlreadyRevoked("The grant is already revoked.", revoked_at=str(grant.revoked_at or ""))
+        raise GrantAlreadyRevoked("The grant is already revoked.")
     await audit.record(session, principal, "grant.revoked", "grant", grant_id, before=before,
                        after=grant_snapshot(revoked), correlation_id=correlation_id)
     return revoked

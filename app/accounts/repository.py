@@ -67,7 +67,7 @@ async def list_accounts(session: AsyncSession, visible, *, brand_id: uuid.UUID |
 async def update_account(session: AsyncSession, account_id: uuid.UUID, version: int, values: dict[str, Any]) -> Any:
     stmt = (update(Account).where(Account.id == account_id, Account.version == version)
             .values(**values, version=Account.version + 1, updated_at=text("now()"))
-            .returning(Account).execution_options(populate_existing=True))
+            .returning(Account).execution_options(populate_existing=True, synchronize_session=False))
     try:
         async with session.begin_nested():
             return (await session.execute(stmt)).scalar_one_or_none()
@@ -82,6 +82,6 @@ async def flag_for_leaver(session: AsyncSession, user_id: uuid.UUID) -> list[tup
                                                               "credentials_rotation_required")):
         stmt = (update(Account).where(column == user_id, getattr(Account, flag).is_(False))
                 .values({flag: True, "version": Account.version + 1, "updated_at": text("now()")})
-                .returning(Account).execution_options(populate_existing=True))
+                .returning(Account).execution_options(populate_existing=True, synchronize_session=False))
         out += [(a, {flag: True}) for a in (await session.execute(stmt)).scalars()]
     return out

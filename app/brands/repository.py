@@ -50,7 +50,7 @@ async def list_brands(session: AsyncSession, visible, after: tuple[datetime, uui
 async def update_brand(session: AsyncSession, brand_id: uuid.UUID, version: int, values: dict[str, Any]) -> Any:
     stmt = (update(Brand).where(Brand.id == brand_id, Brand.version == version)
             .values(**values, version=Brand.version + 1, updated_at=text("now()"))
-            .returning(Brand).execution_options(populate_existing=True))
+            .returning(Brand).execution_options(populate_existing=True, synchronize_session=False))
     try:
         async with session.begin_nested():
             return (await session.execute(stmt)).scalar_one_or_none()

@@ -56,13 +56,15 @@ async def list_tokens(session: AsyncSession, *, user_id: uuid.UUID | None, servi
 
 async def revoke_token(session: AsyncSession, token_id: uuid.UUID) -> ApiToken | None:
     stmt = (update(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
-            .values(revoked_at=func.now()).returning(ApiToken))
+            .values(revoked_at=func.now()).returning(ApiToken)
+            .execution_options(populate_existing=True, synchronize_session=False))
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def revoke_user_tokens(session: AsyncSession, user_id: uuid.UUID) -> list[ApiToken]:
     stmt = (update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-            .values(revoked_at=func.now()).returning(ApiToken))
+            .values(revoked_at=func.now()).returning(ApiToken)
+            .execution_options(populate_existing=True, synchronize_session=False))
     return list((await session.execute(stmt)).scalars())
 
 

@@ -55,7 +55,7 @@ async def update_user(session: AsyncSession, user_id: uuid.UUID, version: int, v
     stmt = (
         update(User).where(User.id == user_id, User.version == version)
         .values(**values, version=User.version + 1, updated_at=text("now()"))
-        .returning(User).execution_options(populate_existing=True)
+        .returning(User).execution_options(populate_existing=True, synchronize_session=False)
     )
     try:
         async with session.begin_nested():
