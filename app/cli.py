@@ -172,3 +172,7 @@ def audit_verify(seal: Annotated[bool, typer.Option(help="Seal pending records f
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""The operator's commands, run as real processes."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.committed
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def env(**extra) -> dict:
+    e = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SOCIALGOV_BOOTSTRAP_TOKEN")}
+    e.update(extra)
+    return e
+
+
+async def wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    async with httpx.AsyncClient() as c:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else "exited"
+            try:
+                if (await c.get(url + "/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise AssertionError("service did not become healthy")
+
+
+async def test_serve_with_embedded_postgres_bootstraps_and_stops_cleanly(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=ROOT,
+        env=env(SOCIALGOV_DATA_DIR=str(tmp_path / "data")), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await wait_healthy(base, proc)
+        line = proc.stdout.readline().strip()
+        assert line.startswith("SOCIALGOV_BOOTSTRAP_ADMIN_TOKEN=sgv_"), line
+        token = line.split("=", 1)[1]
+        async with httpx.AsyncClient(base_url=base) as c:
+            assert (await c.get("/readyz")).json()["status"] == "ready"
+            me = await c.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.status_code == 200 and me.json()["admin"] is True
+            r = await c.get("/v1/me", headers={"X-Request-ID": "trace-123"})
+            assert r.headers["x-request-id"] == "trace-123" and r.status_code == 401
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        # The embedded database was stopped: its postmaster.pid is gone.
+        assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()
+        logs = proc.stderr.read()
+        assert '"request_id": "trace-123"' in logs  # JSON logs carry the request id
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def test_bootstrap_token_from_env_and_second_start_prints_nothing(committed, tmp_path):
+    # An existing database that already has an admin: nothing is printed.
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=ROOT,
+        env=env(DATABASE_URL=committed.url, SOCIALGOV_DATA_DIR=str(tmp_path)), stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}", proc)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        assert "sgv_" not in out
+        assert not (tmp_path / "pgdata").exists()  # never started an embedded server
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_token_create_and_migrate_commands(committed):
+    e = env(DATABASE_URL=committed.url)
+    r = subprocess.run([sys.executable, "-m", "app.cli", "migrate"], cwd=ROOT, env=e, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "app.cli", "token", "create", "--service", "oncall",
+                        "--scope", "crisis:declare"], cwd=ROOT, env=e, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.strip()
+    assert token.startswith("sgv_")
+    r = subprocess.run([sys.executable, "-m", "app.cli", "token", "create", "--service", "x",
+                        "--scope", "nonsense"], cwd=ROOT, env=e, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+
+
+async def test_bootstrap_token_env(databases, tmp_path):
+    name, url = await databases.clone()
+    try:
+        port = free_port()
+        wanted = "sgv_" + "k" * 40
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=ROOT,
+            env=env(DATABASE_URL=url, SOCIALGOV_BOOTSTRAP_TOKEN=wanted), stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, text=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            await wait_healthy(base, proc)
+            async with httpx.AsyncClient(base_url=base) as c:
+                me = await c.get("/v1/me", headers={"Authorization": f"Bearer {wanted}"})
+                assert me.status_code == 200 and me.json()["admin"] is True
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=30)
+            assert wanted not in out  # it was the operator's own secret: never echoed
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    finally:
+        await databases.drop(name)
