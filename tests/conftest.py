@@ -101,7 +101,7 @@ async def engine(databases: Databases) -> AsyncIterator[AsyncEngine]:
     await databases.drop(name)
 
 
-def test_settings(url: str = "postgresql://unused") -> Settings:
+def settings_for(url: str = "postgresql://unused") -> Settings:
     return Settings(database_url=url, audit_seal_interval=0, require_training=True)
 
 
@@ -127,7 +127,7 @@ def make_client(app) -> httpx.AsyncClient:
 
 @pytest.fixture
 async def client(maker) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(test_settings(), sessionmaker=maker)
+    app = create_app(settings_for(), sessionmaker=maker)
     async with make_client(app) as c:
         yield c
 
@@ -212,7 +212,7 @@ async def committed(databases: Databases) -> AsyncIterator[Committed]:
     name, url = await databases.clone()
     eng = create_engine(url, pool_size=20, max_overflow=20)
     maker = create_sessionmaker(eng)
-    app = create_app(test_settings(url), sessionmaker=maker)
+    app = create_app(settings_for(url), sessionmaker=maker)
     async with maker() as s:
         token = await bootstrap_admin(s)
         await s.commit()
