@@ -159,8 +159,7 @@ def audit_verify(seal: Annotated[bool, typer.Option(help="Seal pending records f
     from app.db import database
 
     async def run(session):
-        if seal:
-            await audit_service.seal_pending(session)
+        while seal and await audit_service.seal_pending(session):
             await session.commit()
         return await audit_service.verify(session)
 

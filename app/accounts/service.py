@@ -85,12 +85,13 @@ async def update_account(session: AsyncSession, principal: Principal, account_id
     changes = {k: v for k, v in changes.items() if getattr(account, k) != v}
     if not changes:
         return account
+    before = snapshot(account)
     updated = await repository.update_account(session, account_id, account.version, changes)
     if updated is repository.UNIQUE_VIOLATION:
         raise HandleTaken(f"{account.platform} already has an account with this handle.", pointer="#/handle")
     if updated is None:
         raise ConcurrentUpdate("The account changed while this request ran; read it again and retry.")
-    await audit.record(session, principal, "account.updated", "account", account_id, before=snapshot(account),
+    await audit.record(session, principal, "account.updated", "account", account_id, before=before,
                        after=snapshot(updated))
     return updated
 

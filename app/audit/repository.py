@@ -24,7 +24,7 @@ async def list_records(
     action: str | None, since: datetime | None, until: datetime | None, correlation_id: str | None,
     after_id: int | None, limit: int,
 ) -> list[AuditRecord]:
-    stmt = select(AuditRecord).order_by(AuditRecord.id).limit(limit)
+    stmt = select(AuditRecord).order_by(AuditRecord.id).limit(limit).execution_options(populate_existing=True)
     if subject_type:
         stmt = stmt.where(AuditRecord.subject_type == subject_type)
     if subject_id:
@@ -45,6 +45,9 @@ async def list_records(
 
 
 # Sealing: one sealer at a time (transaction advisory lock), oldest committed rows first.
+# Chain reads use populate_existing: the sealer fills seq/hash with a Core UPDATE, so an
+# AuditRecord already in the session's identity map (expire_on_commit=False) would still
+# say "unsealed" and verify would read stale values.
 _SEAL_LOCK = text("SELECT pg_try_advisory_xact_lock(7235190417235001)")
 _LAST_SEALED = select(AuditRecord.seq, AuditRecord.hash).where(AuditRecord.seq.is_not(None)).order_by(
     AuditRecord.seq.desc()).limit(1)
@@ -60,14 +63,16 @@ async def last_sealed(session: AsyncSession) -> tuple[int, str] | None:
 
 
 async def unsealed(session: AsyncSession, limit: int) -> list[AuditRecord]:
-    stmt = select(AuditRecord).where(AuditRecord.seq.is_(None)).order_by(AuditRecord.id).limit(limit)
+    stmt = (select(AuditRecord).where(AuditRecord.seq.is_(None)).order_by(AuditRecord.id).limit(limit)
+            .execution_options(populate_existing=True))
     return list((await session.execute(stmt)).scalars())
 
 
-async def seal(session: AsyncSession, seals: Sequence[dict[str, Any]]) -> None:
+async def seal(session: AsyncSession, seals: Sequence[dict[str, Any]]) -> int:
+    """Returns how many rows were sealed (each only if it was still unsealed)."""
     if not seals:
-        return
-    await session.execute(
+        return 0
+    result = await session.execute(
         text("""
         UPDATE audit_records a SET seq = s.seq, prev_hash = s.prev_hash, hash = s.hash, sealed_at = now()
           FROM unnest(CAST(:ids AS bigint[]), CAST(:seqs AS bigint[]), CAST(:prevs AS text[]),
@@ -79,10 +84,15 @@ async def seal(session: AsyncSession, seals: Sequence[dict[str, Any]]) -> None:
             "prevs": [s["prev_hash"] for s in seals], "hashes": [s["hash"] for s in seals],
         },
     )
+    return result.rowcount
 
 
-async def sealed_after(session: AsyncSession, after_seq: int, limit: int) -> list[AuditRecord]:
-    stmt = (select(AuditRecord).where(AuditRecord.seq > after_seq).order_by(AuditRecord.seq).limit(limit))
+async def sealed_after(session: AsyncSession, after_seq: int | None, limit: int) -> list[AuditRecord]:
+    """Sealed records in seq order; ``after_seq=None`` starts below any seq (even a forged 0 or -1)."""
+    stmt = (select(AuditRecord).where(AuditRecord.seq.is_not(None)).order_by(AuditRecord.seq).limit(limit)
+            .execution_options(populate_existing=True))
+    if after_seq is not None:
+        stmt = stmt.where(AuditRecord.seq > after_seq)
     return list((await session.execute(stmt)).scalars())
 
 

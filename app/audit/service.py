@@ -7,7 +7,9 @@ read of the previous hash); the sealer, one at a time across all processes, assi
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
+import math
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -38,7 +40,20 @@ def jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, uuid.UUID | Decimal):
         return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # jsonb has no NaN/Infinity; the mutation must not fail on its audit row
     return value
+
+
+def _inet(value: str | None) -> str | None:
+    """The peer address as PostgreSQL inet accepts it, or None (a test client, a unix socket):
+    a malformed address must not make the audited mutation fail."""
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.split("%", 1)[0]))
+    except ValueError:
+        return None
 
 
 def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> tuple[dict | None, dict | None]:
@@ -71,7 +86,7 @@ def _row(actor: Principal, entry: Entry, correlation_id: str | None) -> dict[str
         "after": after,
         "request_id": context.request_id.get(),
         "correlation_id": correlation_id or context.correlation_id.get(),
-        "client_ip": context.client_ip.get(),
+        "client_ip": _inet(context.client_ip.get()),
     }
 
 
@@ -107,25 +122,30 @@ def chain_hash(prev_hash: str, rec: AuditRecord, seq: int) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + canonical(rec, seq)).hexdigest()
 
 
-async def seal_pending(session: AsyncSession, batch: int = 1000) -> int:
-    """Seal committed, unsealed records. Returns how many; 0 if another sealer holds the lock."""
+async def seal_pending(session: AsyncSession, batch: int = 1000, max_batches: int = 20) -> int:
+    """Seal committed, unsealed records (at most ``batch * max_batches`` per call, so one
+    transaction stays short under constant load). Returns how many; 0 if another sealer
+    holds the lock."""
     if not await repository.try_seal_lock(session):
         return 0
     last = await repository.last_sealed(session)
     seq, prev = last if last else (0, GENESIS)
     total = 0
-    while True:
+    for _ in range(max_batches):
         rows = await repository.unsealed(session, batch)
         if not rows:
-            return total
+            break
         seals = []
         for rec in rows:
             seq += 1
             digest = chain_hash(prev, rec, seq)
             seals.append({"id": rec.id, "seq": seq, "prev_hash": prev, "hash": digest})
             prev = digest
-        await repository.seal(session, seals)
+        if await repository.seal(session, seals) != len(seals):
+            # Someone sealed part of this batch under us: never write a forked chain.
+            raise RuntimeError("audit sealing raced with another sealer; rolled back")
         total += len(seals)
+    return total
 
 
 async def seal_once(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
@@ -144,17 +164,21 @@ class VerifyResult:
 
 
 async def verify(session: AsyncSession, batch: int = 2000) -> VerifyResult:
+    """Walk the sealed records in seq order from genesis; stop at the first broken link."""
     prev, expected_seq, count = GENESIS, 1, 0
     last_seq: int | None = None
     broken: dict[str, Any] | None = None
-    after = 0
+    after: int | None = None
     while broken is None:
         rows = await repository.sealed_after(session, after, batch)
         if not rows:
             break
         for rec in rows:
             assert rec.seq is not None
-            if rec.seq != expected_seq:
+            if rec.seq < expected_seq:
+                broken = {"seq": rec.seq, "id": rec.id, "reason": f"record has an out-of-chain seq {rec.seq}"}
+                break
+            if rec.seq > expected_seq:
                 broken = {"seq": expected_seq, "id": None, "reason": f"record seq {expected_seq} is missing"}
                 break
             if rec.prev_hash != prev:
@@ -165,7 +189,7 @@ async def verify(session: AsyncSession, batch: int = 2000) -> VerifyResult:
                 break
             prev, last_seq, count = rec.hash, rec.seq, count + 1
             expected_seq += 1
-        after = rows[-1].seq or after
+        after = rows[-1].seq
     unsealed = await repository.count_unsealed(session)
     return VerifyResult(broken is None, count, unsealed, last_seq, prev if last_seq else None, broken)
 

@@ -59,12 +59,13 @@ async def update_brand(session: AsyncSession, principal, brand_id: uuid.UUID, ch
     changes = {k: v for k, v in changes.items() if getattr(brand, k) != v}
     if not changes:
         return brand
+    before = snapshot(brand)
     updated = await repository.update_brand(session, brand_id, brand.version, changes)
     if updated is repository.UNIQUE_VIOLATION:
         raise BrandNameTaken("Another brand has this name.", pointer="#/name")
     if updated is None:
         raise ConcurrentUpdate("The brand changed while this request ran; read it again and retry.")
-    await audit.record(session, principal, "brand.updated", "brand", brand_id, before=snapshot(brand),
+    await audit.record(session, principal, "brand.updated", "brand", brand_id, before=before,
                        after=snapshot(updated))
     return updated
 

@@ -20,6 +20,7 @@ BEGIN
     RAISE EXCEPTION 'audit records are append-only' USING ERRCODE = 'insufficient_privilege';
   END IF;
   IF OLD.seq IS NOT NULL
+     OR NEW.seq IS NULL OR NEW.prev_hash IS NULL OR NEW.hash IS NULL
      OR (NEW.id, NEW.occurred_at, NEW.actor_kind, NEW.actor_id, NEW.action, NEW.subject_type,
          NEW.subject_id, NEW.before, NEW.after, NEW.request_id, NEW.correlation_id, NEW.client_ip)
         IS DISTINCT FROM
