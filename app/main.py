@@ -20,6 +20,8 @@ from app.errors import install_error_handlers
 from app.graphql.router import graphql_router
 from app.health.router import router as health_router
 from app.me import router as me_router
+from app.metrics import MetricsMiddleware
+from app.metrics import router as metrics_router
 from app.observability import RequestContextMiddleware
 from app.tokens.router import router as tokens_router
 from app.users.router import router as users_router
@@ -75,8 +77,9 @@ def create_app(settings: Settings | None = None,
     app.state.sessionmaker = sessionmaker
     app.state.head_revision = head_revision()
     install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
-    for router in (health_router, me_router, tokens_router, users_router, brands_router, accounts_router,
+    for router in (health_router, metrics_router, me_router, tokens_router, users_router, brands_router, accounts_router,
                    grants_router, audit_router):
         app.include_router(router)
     app.include_router(graphql_router())
