@@ -172,7 +172,8 @@ class UnitOfWorkRoute(APIRoute):
                         response.headers["ETag"] = tag
                     ctx = idempotency.context(request)
                     if ctx is not None:
-                        await idempotency.store(session, ctx, response)
+                        await idempotency.store(session, ctx, response,
+                                                getattr(request.state, "idempotency_redact", ()))
                     await session.commit()
                 else:
                     await session.rollback()

@@ -8,6 +8,7 @@ different body answers 422, and a retry while the first still runs answers 409.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +26,7 @@ from app.models import IdempotencyKey
 from app.security import CurrentPrincipal
 
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+_SF_STRING_RE = re.compile(r'^"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"$')
 _STORED_HEADERS = ("content-type", "location", "etag")
 _LOCK_NAMESPACE = b"socialgov:idempotency:"
 
@@ -51,13 +53,27 @@ def context(request: Request) -> KeyContext | None:
 
 def parse_key(raw: str) -> str:
     value = raw.strip()
-    if len(value) >= 2 and value[0] == value[-1] == '"':  # structured-field string form
-        value = value[1:-1]
+    if value.startswith('"'):  # structured-field string (RFC 8941 section 3.3.3): "…" with \" and \\ escapes
+        match = _SF_STRING_RE.match(value)
+        value = re.sub(r"\\(.)", r"\1", match.group(1)) if match else ""
     if not _KEY_RE.match(value):
         raise InvalidIdempotencyKey(
-            "Idempotency-Key must be 1-255 visible ASCII characters.", header="Idempotency-Key"
+            "Idempotency-Key must be 1-255 visible ASCII characters, bare or as a quoted string.",
+            header="Idempotency-Key",
         )
     return value
+
+
+def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
+    """What "the same request" means: method, path, query and the body's JSON value, so a
+    retry that serialises the same body with other spacing or key order still matches."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"),
+                               ensure_ascii=False).encode()
+    except (ValueError, RecursionError):  # not JSON (or unencodable): compare the bytes
+        canonical = body
+    head = f"{method} {path}?{query}\n".encode()
+    return hashlib.sha256(head + canonical).hexdigest()
 
 
 def lock_id(principal: str, key: str) -> int:
@@ -71,10 +87,7 @@ async def idempotency(request: Request, principal: CurrentPrincipal) -> None:
         return
     key = parse_key(raw)
     session = request_session(request)
-    body = await request.body()
-    request_hash = hashlib.sha256(
-        request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
-    ).hexdigest()
+    request_hash = fingerprint(request.method, request.url.path, request.url.query, await request.body())
     if not (await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
                                   {"k": lock_id(principal.key, key)})).scalar():
         raise IdempotencyKeyInUse("A request with this Idempotency-Key is still in flight; retry later.",
@@ -107,13 +120,29 @@ Idempotent = Depends(idempotency)
 IdempotencyDep = Annotated[None, Idempotent]
 
 
-async def store(session: AsyncSession, ctx: KeyContext, response: Response) -> None:
+def redact(request: Request, *fields: str) -> None:
+    """Keep these top-level fields out of the stored response (a secret shown once): a replay
+    answers them as null."""
+    request.state.idempotency_redact = fields
+
+
+def _stored_body(response: Response, fields: tuple[str, ...]) -> bytes:
+    body = bytes(response.body)
+    if not fields:
+        return body
+    doc = json.loads(body)
+    if isinstance(doc, dict):
+        doc.update({f: None for f in fields if f in doc})
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+async def store(session: AsyncSession, ctx: KeyContext, response: Response, redacted: tuple[str, ...] = ()) -> None:
     headers = {k: v for k, v in response.headers.items() if k in _STORED_HEADERS}
     await session.execute(
         insert(IdempotencyKey).values(
             principal=ctx.principal, key=ctx.key, method=ctx.method, path=ctx.path[:500],
             request_hash=ctx.request_hash, status_code=response.status_code, headers=headers,
-            body=bytes(response.body), expires_at=text(f"now() + interval '{int(ctx.ttl.total_seconds())} seconds'"),
+            body=_stored_body(response, redacted), expires_at=text(f"now() + interval '{int(ctx.ttl.total_seconds())} seconds'"),
         )
     )
 

@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None,
         version="1.0.0",
         summary="Who may say what, on which account, when — and who can stop it.",
         lifespan=lifespan,
+        max_body_size=1_048_576,  # 1 MiB: nothing the API takes is bigger; larger is a 413 problem
     )
     app.state.settings = settings
     app.state.sessionmaker = sessionmaker

