@@ -20,8 +20,12 @@ async def insert_account(session: AsyncSession, values: dict[str, Any]) -> Accou
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def get_account(session: AsyncSession, account_id: uuid.UUID) -> Account | None:
+async def get_account(session: AsyncSession, account_id: uuid.UUID, *, for_update: bool = False) -> Account | None:
+    """``for_update`` locks the row until the transaction ends: concurrent changes queue up
+    instead of losing one another."""
     stmt = select(Account).where(Account.id == account_id).execution_options(populate_existing=True)
+    if for_update:
+        stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

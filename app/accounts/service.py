@@ -52,8 +52,8 @@ async def create_account(session: AsyncSession, principal: Principal, data: dict
     return account
 
 
-async def _visible(session: AsyncSession, access: Access, account_id: uuid.UUID) -> Account:
-    account = await repository.get_account(session, account_id)
+async def _visible(session: AsyncSession, access: Access, account_id: uuid.UUID, *, lock: bool = False) -> Account:
+    account = await repository.get_account(session, account_id, for_update=lock)
     if account is None or not access.sees(account.brand_id, account.id):
         raise AccountNotFound("No such account.")
     return account
@@ -73,7 +73,7 @@ async def list_accounts(session: AsyncSession, principal: Principal, *, page: Pa
 async def update_account(session: AsyncSession, principal: Principal, account_id: uuid.UUID,
                          changes: dict[str, Any], *, expected_version: int | None = None) -> Account:
     access = await access_service.effective_access(session, principal)
-    account = await _visible(session, access, account_id)
+    account = await _visible(session, access, account_id, lock=True)
     if not access.has_role(Role.account_admin, brand_id=account.brand_id, account_id=account_id):
         raise Forbidden("Only an account admin of this account, or an admin, changes it.")
     if expected_version is not None and expected_version != account.version:

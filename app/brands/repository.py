@@ -20,8 +20,12 @@ async def insert_brand(session: AsyncSession, values: dict[str, Any]) -> Brand |
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def get_brand(session: AsyncSession, brand_id: uuid.UUID) -> Brand | None:
+async def get_brand(session: AsyncSession, brand_id: uuid.UUID, *, for_update: bool = False) -> Brand | None:
+    """``for_update`` locks the row until the transaction ends: concurrent changes queue up
+    instead of losing one another."""
     stmt = select(Brand).where(Brand.id == brand_id).execution_options(populate_existing=True)
+    if for_update:
+        stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

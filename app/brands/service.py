@@ -49,10 +49,11 @@ async def list_brands(session: AsyncSession, principal, page: PageParams) -> lis
 
 async def update_brand(session: AsyncSession, principal, brand_id: uuid.UUID, changes: dict[str, Any],
                        *, expected_version: int | None = None) -> Brand:
-    brand = await get_brand(session, principal, brand_id)
+    await get_brand(session, principal, brand_id)  # visibility first: 404 before 403
     access = await access_service.effective_access(session, principal)
     if not access.has_role(Role.account_admin, brand_id=brand_id):
         raise Forbidden("Only an account admin of this brand, or an admin, changes it.")
+    brand = await repository.get_brand(session, brand_id, for_update=True)
     if expected_version is not None and expected_version != brand.version:
         raise PreconditionFailed(f"The brand is at version {brand.version}, not {expected_version}.",
                                  current_version=brand.version)

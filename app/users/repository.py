@@ -26,8 +26,12 @@ async def email_taken(session: AsyncSession, email: str, except_id: uuid.UUID | 
     return (await session.execute(stmt)).first() is not None
 
 
-async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+async def get_user(session: AsyncSession, user_id: uuid.UUID, *, for_update: bool = False) -> User | None:
+    """``for_update`` locks the row until the transaction ends: concurrent changes queue up
+    instead of losing one another."""
     stmt = select(User).where(User.id == user_id).execution_options(populate_existing=True)
+    if for_update:
+        stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

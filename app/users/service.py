@@ -72,10 +72,11 @@ async def list_users(session: AsyncSession, principal: Principal, *, status: str
 
 async def update_user(session: AsyncSession, principal: Principal, user_id: uuid.UUID, changes: dict[str, Any],
                       *, expected_version: int | None = None, reason: str | None = None) -> User:
-    user = await get_user(session, principal, user_id)
+    await get_user(session, principal, user_id)  # visibility first: 404 before 403
     access = await access_service.effective_access(session, principal)
     if not access.admin:
         raise Forbidden("Only admins change users.")
+    user = await repository.get_user(session, user_id, for_update=True)
     if expected_version is not None and expected_version != user.version:
         raise PreconditionFailed(f"The user is at version {user.version}, not {expected_version}.",
                                  current_version=user.version)
