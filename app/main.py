@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.access.router import router as grants_router
 from app.accounts.router import router as accounts_router
+from app.approvals.router import router as approvals_router
 from app.audit import service as audit_service
 from app.audit.router import router as audit_router
 from app.brands.router import router as brands_router
@@ -81,7 +82,7 @@ def create_app(settings: Settings | None = None,
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
     for router in (health_router, metrics_router, me_router, tokens_router, users_router, brands_router, accounts_router,
-                   grants_router, audit_router):
+                   grants_router, approvals_router, audit_router):
         app.include_router(router)
     app.include_router(graphql_router())
     return app

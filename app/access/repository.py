@@ -180,3 +180,19 @@ async def revoke_all_for_user(session: AsyncSession, user_id: uuid.UUID, *, by_k
         .execution_options(populate_existing=True, synchronize_session=False)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def holders(session: AsyncSession, roles: list[str], trained_roles: list[str], require_training: bool,
+                  brand_id: uuid.UUID, account_id: uuid.UUID) -> list[uuid.UUID]:
+    """Active users whose live grants on this account (directly, by brand or organisation-wide)
+    carry one of ``roles``; roles needing training count only with valid training."""
+    trained_ok = or_(~AccessGrant.role.in_(trained_roles),
+                     User.training_valid_until >= func.current_date()) if require_training else text("true")
+    stmt = (
+        select(AccessGrant.user_id).distinct()
+        .join(User, User.id == AccessGrant.user_id)
+        .where(_LIVE, User.status == "active", AccessGrant.role.in_(roles), trained_ok,
+               or_(AccessGrant.scope_kind == "organization", AccessGrant.brand_id == brand_id,
+                   AccessGrant.account_id == account_id))
+    )
+    return list((await session.execute(stmt)).scalars())

@@ -17,7 +17,7 @@ from app.access.errors import (
     TrainingRequired, UserNotActive,
 )
 from app.access.policy import (
-    ORG_ONLY, TRAINED_ROLES, Access, GrantFact, Role, ScopeKind, effective_role, training_valid,
+    LADDER, ORG_ONLY, TRAINED_ROLES, Access, GrantFact, Role, ScopeKind, effective_role, training_valid,
 )
 from app.audit import service as audit
 from app.config import get_settings
@@ -265,3 +265,10 @@ async def revoke_all_for_user(session: AsyncSession, principal: Principal, user_
         for g in revoked
     ], correlation_id=correlation_id)
     return revoked
+
+
+async def holders(session: AsyncSession, role: Role, *, brand_id: uuid.UUID, account_id: uuid.UUID) -> list[uuid.UUID]:
+    """Who could act in ``role`` on this account now (admins aside): for "pending on whom"."""
+    roles = [r.value for r in LADDER[LADDER.index(role):]] if role in LADDER else [role.value]
+    return await repository.holders(session, roles, [r.value for r in TRAINED_ROLES], get_settings().require_training,
+                                    brand_id, account_id)

@@ -38,11 +38,14 @@ class AccountUpdate(BaseModel):
     credential_custodian_id: uuid.UUID | None = None
     needs_owner: bool | None = None
     credentials_rotation_required: bool | None = None
+    approval_policy_id: uuid.UUID | None = Field(
+        default=None, description="null detaches: the brand's, then the organisation's policy applies")
 
 
 class AccountRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
+    approval_policy_id: uuid.UUID | None = None
     id: uuid.UUID
     platform: str
     handle: str

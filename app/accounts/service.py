@@ -11,6 +11,7 @@ from app.access.errors import UserNotActive
 from app.access.policy import Access, Role
 from app.accounts import repository
 from app.accounts.errors import AccountNotFound, HandleTaken
+from app.approvals import service as approvals_service
 from app.audit import service as audit
 from app.errors import ConcurrentUpdate, Forbidden, NotFound, PreconditionFailed
 from app.models import Account
@@ -18,7 +19,8 @@ from app.pagination import PageParams, cursor_after
 from app.security import Principal
 
 SNAPSHOT = ("platform", "handle", "display_name", "brand_id", "region", "owner_id", "status",
-            "two_factor_enabled", "credential_custodian_id", "needs_owner", "credentials_rotation_required")
+            "two_factor_enabled", "credential_custodian_id", "needs_owner", "credentials_rotation_required",
+            "approval_policy_id")
 
 
 def snapshot(a: Account) -> dict[str, Any]:
@@ -74,7 +76,11 @@ async def update_account(session: AsyncSession, principal: Principal, account_id
                          changes: dict[str, Any], *, expected_version: int | None = None) -> Account:
     access = await access_service.effective_access(session, principal)
     account = await _visible(session, access, account_id, lock=True)
-    if not access.has_role(Role.account_admin, brand_id=account.brand_id, account_id=account_id):
+    # The policy is governance (admins, compliance); everything else is account administration.
+    if "approval_policy_id" in changes:
+        await approvals_service.check_attach(session, access, changes["approval_policy_id"])
+    if set(changes) - {"approval_policy_id"} and not access.has_role(
+            Role.account_admin, brand_id=account.brand_id, account_id=account_id):
         raise Forbidden("Only an account admin of this account, or an admin, changes it.")
     if expected_version is not None and expected_version != account.version:
         raise PreconditionFailed(f"The account is at version {account.version}, not {expected_version}.",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.types import Text
 
@@ -20,11 +20,14 @@ class BrandUpdate(BaseModel):
 
     name: Text(200, 1) | None = None
     description: Text(4000) | None = None
+    approval_policy_id: uuid.UUID | None = Field(
+        default=None, description="null detaches: the organisation's default policy applies")
 
 
 class BrandRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
+    approval_policy_id: uuid.UUID | None = None
     id: uuid.UUID
     name: str
     description: str | None

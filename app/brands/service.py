@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import service as access_service
 from app.access.policy import Role
+from app.approvals import service as approvals_service
 from app.audit import service as audit
 from app.brands import repository
 from app.brands.errors import BrandNameTaken, BrandNotFound
@@ -15,7 +16,7 @@ from app.errors import ConcurrentUpdate, Forbidden, PreconditionFailed
 from app.models import Brand
 from app.pagination import PageParams, cursor_after
 
-SNAPSHOT = ("name", "description")
+SNAPSHOT = ("name", "description", "approval_policy_id")
 
 
 def snapshot(b: Brand) -> dict[str, Any]:
@@ -51,7 +52,10 @@ async def update_brand(session: AsyncSession, principal, brand_id: uuid.UUID, ch
                        *, expected_version: int | None = None) -> Brand:
     await get_brand(session, principal, brand_id)  # visibility first: 404 before 403
     access = await access_service.effective_access(session, principal)
-    if not access.has_role(Role.account_admin, brand_id=brand_id):
+    # The policy is governance (admins, compliance); everything else is brand administration.
+    if "approval_policy_id" in changes:
+        await approvals_service.check_attach(session, access, changes["approval_policy_id"])
+    if set(changes) - {"approval_policy_id"} and not access.has_role(Role.account_admin, brand_id=brand_id):
         raise Forbidden("Only an account admin of this brand, or an admin, changes it.")
     brand = await repository.get_brand(session, brand_id, for_update=True)
     if expected_version is not None and expected_version != brand.version:

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, created_at, updated_at, uuid_pk
+
+POST_STATUSES = ("draft", "in_review", "changes_requested", "approved", "scheduled", "rejected", "withdrawn",
+                 "publishing", "published", "failed", "paused", "retracted")
+
+
+class Post(Base):
+    __tablename__ = "posts"
+    __table_args__ = (
+        CheckConstraint("status IN (" + ",".join(f"'{s}'" for s in POST_STATUSES) + ")", name="status"),
+        CheckConstraint("source IN ('api','cms')", name="source"),
+        Index("ix_posts_account_created", "account_id", "created_at", "id"),
+        Index("ix_posts_status_scheduled", "status", "scheduled_at"),
+        Index("ix_posts_labels", "labels", postgresql_using="gin"),
+        Index("uq_posts_cms_ref", "account_id", "external_ref", unique=True,
+              postgresql_where=text("source = 'cms' AND external_ref IS NOT NULL")),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
+    author_kind: Mapped[str] = mapped_column(String(16))
+    author_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    source: Mapped[str] = mapped_column(String(8), default="api")
+    external_ref: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    # Current content (a copy of the latest revision's, for filtering and reading).
+    revision: Mapped[int] = mapped_column(default=1)
+    labels: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
+    scheduled_at: Mapped[datetime | None]
+    # Each submit starts a review round; approvals of earlier rounds no longer count.
+    review_round: Mapped[int] = mapped_column(default=0)
+    risk: Mapped[str | None] = mapped_column(String(8))
+    missed_schedule: Mapped[bool] = mapped_column(default=False)
+    approved_revision: Mapped[int | None]
+    approved_content_hash: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class PostRevision(Base):
+    """Immutable: one row per content edit."""
+
+    __tablename__ = "post_revisions"
+
+    post_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("posts.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(Text)
+    media: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    labels: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # Filled at submit: what the checks found, the risk, and the stages that apply.
+    findings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    risk: Mapped[str | None] = mapped_column(String(8))
+    stages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    policy_id: Mapped[uuid.UUID | None]
+    created_by_kind: Mapped[str] = mapped_column(String(16))
+    created_by_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime] = created_at()
+
+
+class ContentRule(Base):
+    __tablename__ = "content_rules"
+    __table_args__ = (
+        CheckConstraint("kind IN ('banned_term','sensitive_term','required_disclosure','link_allowlist',"
+                        "'max_length','personal_data','internal_marker')", name="kind"),
+        CheckConstraint("severity IN ('block','high','medium','info')", name="severity"),
+        CheckConstraint("NOT (account_id IS NOT NULL AND brand_id IS NOT NULL)", name="one_scope"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    kind: Mapped[str] = mapped_column(String(32))
+    terms: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    severity: Mapped[str] = mapped_column(String(8))
+    account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    brand_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("brands.id"), index=True)
+    platforms: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    max_length: Mapped[int | None]
+    label: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_by_kind: Mapped[str] = mapped_column(String(16))
+    created_by_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime] = created_at()
+    deleted_at: Mapped[datetime | None]
