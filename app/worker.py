@@ -11,6 +11,8 @@ from app import idempotency
 from app.audit import service as audit_service
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
+from app.posts import service as posts_service
+from app.security import SYSTEM
 
 log = structlog.get_logger("socialgov.worker")
 
@@ -37,11 +39,16 @@ async def run_worker(url: str, settings: Settings) -> None:
         async with maker() as session, session.begin():
             await idempotency.purge_expired(session)
 
+    async def missed():
+        async with maker() as session, session.begin():
+            await posts_service.flag_missed_schedules(session, SYSTEM)
+
     log.info("worker started")
     try:
         await asyncio.gather(
             _loop("audit-sealer", 1.0, lambda: audit_service.seal_once(maker), stop),
             _loop("idempotency-expiry", 300.0, purge, stop),
+            _loop("missed-schedules", 15.0, missed, stop),
         )
     finally:
         await engine.dispose()

@@ -1,0 +1,1 @@
+"""Content: the rules posts are checked against, and the checks themselves."""

@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+
+from app.db import UnitOfWorkRoute, request_session
+from app.idempotency import Idempotent
+from app.pagination import Page, Pagination, created_key, make_page
+from app.posts import service
+from app.posts.schemas import (
+    ApprovalsRead, Decide, DecideWithReason, DecisionRead, PostCreate, PostRead, PostUpdate, RevisionRead,
+    ScheduleIn, StageRead, TransitionIn,
+)
+from app.posts.workflow import Action, State, allowed
+from app.security import Principal, Scope, require
+from app.types import Text
+from app.versioning import etag, parse_if_match
+
+router = APIRouter(prefix="/v1/posts", tags=["posts"], route_class=UnitOfWorkRoute)
+
+PostsRead = Annotated[Principal, require(Scope.posts_read, Scope.posts_write)]
+PostsWrite = Annotated[Principal, require(Scope.posts_write)]
+IfMatch = Annotated[str | None, Header(description="The post's ETag; a stale one answers 412")]
+
+
+def read(view: service.PostView) -> PostRead:
+    p, r = view.post, view.revision
+    return PostRead(
+        id=p.id, account_id=p.account_id, author_kind=p.author_kind, author_id=p.author_id, source=p.source,
+        external_ref=p.external_ref, status=State(p.status), revision=p.revision, body=r.body, link=r.link,
+        media=list(r.media), labels=list(r.labels), content_hash=r.content_hash, scheduled_at=p.scheduled_at,
+        risk=p.risk, missed_schedule=view.missed_schedule, approved_revision=p.approved_revision,
+        review_round=p.review_round, allowed_transitions=allowed(State(p.status)), version=p.version,
+        created_at=p.created_at, updated_at=p.updated_at,
+    )
+
+
+def answer(request: Request, view: service.PostView) -> PostRead:
+    request.state.etag = etag(view.post.version)
+    return read(view)
+
+
+@router.post("", status_code=201, response_model=PostRead, dependencies=[Idempotent], summary="Write a draft")
+async def create_post(request: Request, principal: PostsWrite, body: PostCreate):
+    view = await service.create_post(
+        request_session(request), principal, account_id=body.account_id, body=body.body,
+        link=str(body.link) if body.link else None, media=[str(m) for m in body.media], labels=body.labels,
+        scheduled_at=body.scheduled_at)
+    return answer(request, view)
+
+
+@router.get("", response_model=Page[PostRead], summary="Posts on accounts you can see")
+async def list_posts(
+    request: Request, principal: PostsRead, page: Pagination,
+    account_id: uuid.UUID | None = None,
+    status: Annotated[list[State] | None, Query(description="Repeat for several")] = None,
+    author_id: uuid.UUID | None = None,
+    label: Annotated[Text(64, 1) | None, Query()] = None,
+    scheduled_from: Annotated[datetime | None, Query(description="scheduled_at >= this")] = None,
+    scheduled_to: Annotated[datetime | None, Query(description="scheduled_at < this")] = None,
+    missed_schedule: bool | None = None,
+):
+    views = await service.list_posts(
+        request_session(request), principal, page=page, account_id=account_id,
+        status=[s.value for s in status] if status else None, author_id=author_id,
+        label=label.casefold() if label else None, scheduled_from=scheduled_from, scheduled_to=scheduled_to,
+        missed_schedule=missed_schedule)
+    items, cursor = make_page(views, page, lambda v: created_key(v.post))
+    return Page[PostRead](items=[read(v) for v in items], next_cursor=cursor)
+
+
+@router.get("/{post_id}", response_model=PostRead)
+async def get_post(request: Request, principal: PostsRead, post_id: uuid.UUID):
+    return answer(request, await service.get_post(request_session(request), principal, post_id))
+
+
+@router.patch("/{post_id}", response_model=PostRead,
+              summary="Edit: content makes a new revision (back to draft); scheduled_at alone keeps approvals")
+async def edit_post(request: Request, principal: PostsWrite, post_id: uuid.UUID, body: PostUpdate,
+                    if_match: IfMatch = None):
+    changes = body.model_dump(exclude_unset=True)
+    if "link" in changes and changes["link"] is not None:
+        changes["link"] = str(body.link)
+    if changes.get("media") is not None:
+        changes["media"] = [str(m) for m in body.media or []]
+    view = await service.edit_post(request_session(request), principal, post_id, changes,
+                                   expected_version=parse_if_match(if_match))
+    return answer(request, view)
+
+
+@router.get("/{post_id}/revisions", response_model=list[RevisionRead], summary="Every revision, oldest first")
+async def list_revisions(request: Request, principal: PostsRead, post_id: uuid.UUID):
+    return [RevisionRead.model_validate(r) for r in
+            await service.revisions(request_session(request), principal, post_id)]
+
+
+def decision_read(a) -> DecisionRead:
+    return DecisionRead(id=a.id, stage_index=a.stage_index, stage_name=a.stage_name, decision=a.decision,
+                        decided_by_kind=a.decided_by_kind, decided_by_id=a.decided_by_id,
+                        content_hash=a.content_hash, comment=a.comment, created_at=a.created_at)
+
+
+@router.get("/{post_id}/approvals", response_model=ApprovalsRead,
+            summary="Each stage: required, decided, by whom, pending on whom")
+async def get_approvals(request: Request, principal: PostsRead, post_id: uuid.UUID):
+    v = await service.approvals(request_session(request), principal, post_id)
+    stages = []
+    for s in v.stages:
+        st = s.progress.stage
+        stages.append(StageRead(
+            **st.to_dict(), required=st.required, approved=len(s.progress.approvals), complete=s.progress.complete,
+            open=s.open, approved_by=[decision_read(a) for a in s.decisions], pending_on=s.pending_on))
+    return ApprovalsRead(post_id=v.post.id, status=State(v.post.status), revision=v.revision.number,
+                         review_round=v.post.review_round, submitted=v.revision.stages is not None,
+                         risk=v.revision.risk, policy_id=v.revision.policy_id, stages=stages,
+                         decisions=[decision_read(a) for a in v.decisions])
+
+
+@router.post("/{post_id}/submit", response_model=PostRead, summary="Run the checks and send for review")
+async def submit(request: Request, principal: PostsWrite, post_id: uuid.UUID, if_match: IfMatch = None,
+                 body: TransitionIn | None = None):
+    view = await service.submit(request_session(request), principal, post_id,
+                                expected_version=parse_if_match(if_match))
+    return answer(request, view)
+
+
+async def _decide(request: Request, principal: Principal, post_id: uuid.UUID, action: Action, body: Decide | None,
+                  if_match: str | None) -> PostRead:
+    view = await service.decide(request_session(request), principal, post_id, action,
+                                revision=body.revision if body else None, expected_version=parse_if_match(if_match),
+                                comment=body.comment if body else None)
+    return answer(request, view)
+
+
+@router.post("/{post_id}/approve", response_model=PostRead,
+             summary="Approve the open stage of the named revision (If-Match or revision required)")
+async def approve(request: Request, principal: PostsWrite, post_id: uuid.UUID, if_match: IfMatch = None,
+                  body: Decide | None = None):
+    return await _decide(request, principal, post_id, Action.approve, body, if_match)
+
+
+@router.post("/{post_id}/reject", response_model=PostRead, summary="Reject (a comment is required)")
+async def reject(request: Request, principal: PostsWrite, post_id: uuid.UUID, body: DecideWithReason,
+                 if_match: IfMatch = None):
+    return await _decide(request, principal, post_id, Action.reject, body, if_match)
+
+
+@router.post("/{post_id}/request-changes", response_model=PostRead, summary="Send back to the author (comment required)")
+async def request_changes(request: Request, principal: PostsWrite, post_id: uuid.UUID, body: DecideWithReason,
+                          if_match: IfMatch = None):
+    return await _decide(request, principal, post_id, Action.request_changes, body, if_match)
+
+
+@router.post("/{post_id}/schedule", response_model=PostRead, summary="Schedule an approved post")
+async def schedule(request: Request, principal: PostsWrite, post_id: uuid.UUID, if_match: IfMatch = None,
+                   body: ScheduleIn | None = None):
+    view = await service.schedule(request_session(request), principal, post_id,
+                                  scheduled_at=body.scheduled_at if body else None,
+                                  expected_version=parse_if_match(if_match))
+    return answer(request, view)
+
+
+@router.post("/{post_id}/unschedule", response_model=PostRead, summary="Back to approved; nothing goes out")
+async def unschedule(request: Request, principal: PostsWrite, post_id: uuid.UUID, if_match: IfMatch = None,
+                     body: TransitionIn | None = None):
+    view = await service.simple_transition(request_session(request), principal, post_id, Action.unschedule,
+                                           expected_version=parse_if_match(if_match),
+                                           comment=body.comment if body else None)
+    return answer(request, view)
+
+
+@router.post("/{post_id}/withdraw", response_model=PostRead, summary="Withdraw for good")
+async def withdraw(request: Request, principal: PostsWrite, post_id: uuid.UUID, if_match: IfMatch = None,
+                   body: TransitionIn | None = None):
+    view = await service.simple_transition(request_session(request), principal, post_id, Action.withdraw,
+                                           expected_version=parse_if_match(if_match),
+                                           comment=body.comment if body else None)
+    return answer(request, view)

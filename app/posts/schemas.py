@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+
+from app.posts.workflow import Action, State
+from app.types import Text, Timestamp
+
+Label = Text(64, 1)
+
+
+def _urls(values: list[AnyHttpUrl] | None) -> list[str] | None:
+    return [str(v) for v in values] if values is not None else None
+
+
+class PostCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: uuid.UUID
+    body: Text(20000, 1)
+    link: AnyHttpUrl | None = None
+    media: list[AnyHttpUrl] = Field(default_factory=list, max_length=20)
+    labels: list[Label] = Field(default_factory=list, max_length=20)
+    scheduled_at: Timestamp | None = None
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: list[str]) -> list[str]:
+        return sorted({v.casefold() for v in value})
+
+
+class PostUpdate(BaseModel):
+    """Content fields make a new revision; ``scheduled_at`` alone keeps approvals."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    body: Text(20000, 1) | None = None
+    link: AnyHttpUrl | None = None
+    media: list[AnyHttpUrl] | None = Field(default=None, max_length=20)
+    labels: list[Label] | None = Field(default=None, max_length=20)
+    scheduled_at: Timestamp | None = None
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: list[str] | None) -> list[str] | None:
+        return sorted({v.casefold() for v in value}) if value is not None else None
+
+
+class Decide(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    revision: int | None = Field(default=None, ge=1, le=2_000_000_000,
+                                 description="The revision you decide (or send If-Match with the post's ETag)")
+    comment: Text(2000) | None = None
+
+
+class DecideWithReason(Decide):
+    comment: Text(2000, 1)
+
+
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scheduled_at: Timestamp | None = Field(default=None, description="Defaults to the post's scheduled_at")
+
+
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: Text(2000) | None = None
+
+
+class Finding(BaseModel):
+    rule_id: str
+    kind: str
+    severity: str
+    message: str
+    field: str | None = None
+    span: dict[str, int] | None = None
+    match: str | None = None
+
+
+class RevisionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    number: int
+    body: str
+    link: str | None
+    media: list[str]
+    labels: list[str]
+    content_hash: str
+    risk: str | None
+    findings: list[dict[str, Any]] | None
+    created_by_kind: str
+    created_by_id: uuid.UUID | None
+    created_at: datetime
+
+
+class PostRead(BaseModel):
+    id: uuid.UUID
+    account_id: uuid.UUID
+    author_kind: str
+    author_id: uuid.UUID
+    source: str
+    external_ref: str | None
+    status: State
+    revision: int
+    body: str
+    link: str | None
+    media: list[str]
+    labels: list[str]
+    content_hash: str
+    scheduled_at: datetime | None
+    risk: str | None
+    missed_schedule: bool
+    approved_revision: int | None
+    review_round: int
+    allowed_transitions: list[Action]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class DecisionRead(BaseModel):
+    id: uuid.UUID
+    stage_index: int
+    stage_name: str
+    decision: str
+    decided_by_kind: str
+    decided_by_id: uuid.UUID
+    content_hash: str
+    comment: str | None
+    created_at: datetime
+
+
+class StageRead(BaseModel):
+    index: int
+    name: str
+    when: str
+    role: str | None = None
+    min_approvals: int | None = None
+    approvers: list[uuid.UUID] | None = None
+    mode: str | None = None
+    required: int
+    approved: int
+    complete: bool
+    open: bool = Field(description="The stage deciding now (stages are decided in order)")
+    approved_by: list[DecisionRead]
+    pending_on: list[uuid.UUID] = Field(description="Users who could decide it now (admins aside)")
+
+
+class ApprovalsRead(BaseModel):
+    post_id: uuid.UUID
+    status: State
+    revision: int
+    review_round: int
+    submitted: bool
+    risk: str | None
+    policy_id: uuid.UUID | None
+    stages: list[StageRead]
+    decisions: list[DecisionRead]

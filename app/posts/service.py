@@ -1,0 +1,431 @@
+"""Posts: content, revisions and the workflow (app/posts/workflow.py) with its approvals.
+
+Every change of a post locks its row first, so transitions, edits and decisions on one
+post are serialised by the database; versions (ETags) fence stale callers.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access import service as access_service
+from app.access.policy import Access, Role
+from app.approvals import service as approvals_service
+from app.approvals.errors import AlreadyDecided, NotAnApprover, SelfApproval, StageNotReached
+from app.approvals.stages import Stage, StageProgress, current, progress
+from app.audit import service as audit
+from app.content import service as content_service
+from app.errors import ConcurrentUpdate, NotFound, PreconditionFailed, PreconditionRequired
+from app.models import Approval, Post, PostRevision
+from app.pagination import PageParams, cursor_after
+from app.posts import repository
+from app.posts.errors import (
+    ApprovalStale, ContentBlocked, InvalidTransition, PostActionForbidden, PostNotFound, RevisionMismatch,
+    ScheduleInvalid,
+)
+from app.posts.workflow import Action, IllegalTransition, Outcome, State, allowed, can, transition
+from app.security import Principal
+
+CONTENT_FIELDS = ("body", "link", "media", "labels")
+
+
+def content_hash(account_id: uuid.UUID, body: str, link: str | None, media: list[str], labels: list[str]) -> str:
+    """What an approval is bound to: change any of these and it no longer counts."""
+    doc = {"account_id": str(account_id), "body": body, "link": link, "media": list(media),
+           "labels": sorted(labels)}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False,
+                                     separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass
+class PostView:
+    post: Post
+    revision: PostRevision
+    missed_schedule: bool
+
+
+@dataclass
+class Ctx:
+    post: Post
+    access: Access
+    brand_id: uuid.UUID
+    platform: str
+
+
+def _state(post: Post) -> State:
+    return State(post.status)
+
+
+def _snapshot(post: Post) -> dict[str, Any]:
+    return {"status": post.status, "revision": post.revision, "scheduled_at": post.scheduled_at,
+            "labels": post.labels, "risk": post.risk, "review_round": post.review_round}
+
+
+async def _load(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *, lock: bool) -> Ctx:
+    post = await repository.get_post(session, post_id, for_update=lock)
+    if post is None:
+        raise PostNotFound("No such post.")
+    access = await access_service.effective_access(session, principal)
+    facts = await repository.account_facts(session, post.account_id)
+    if facts is None or not access.sees(facts[0], post.account_id):
+        raise PostNotFound("No such post.")
+    return Ctx(post, access, facts[0], facts[1])
+
+
+def _is_author(principal: Principal, post: Post) -> bool:
+    return str(principal.kind) == post.author_kind and principal.id == post.author_id
+
+
+def _require_editor(ctx: Ctx, principal: Principal) -> None:
+    """The author (still a contributor here) or a publisher of the account."""
+    a, p = ctx.access, ctx.post
+    if _is_author(principal, p) and a.has_role(Role.contributor, brand_id=ctx.brand_id, account_id=p.account_id):
+        return
+    if a.has_role(Role.publisher, brand_id=ctx.brand_id, account_id=p.account_id):
+        return
+    raise PostActionForbidden("Only the author or a publisher of this account may do this.")
+
+
+def _require_publisher(ctx: Ctx) -> None:
+    if not ctx.access.has_role(Role.publisher, brand_id=ctx.brand_id, account_id=ctx.post.account_id):
+        raise PostActionForbidden("Only a publisher of this account may do this.")
+
+
+def _check_version(post: Post, expected: int | None) -> None:
+    if expected is not None and expected != post.version:
+        raise PreconditionFailed(f"The post is at version {post.version}, not {expected}.",
+                                 current_version=post.version, header="If-Match")
+
+
+def _illegal(post: Post, action: Action) -> InvalidTransition:
+    return InvalidTransition(
+        f"Cannot {action.value.replace('_', ' ')} a post that is {post.status}.",
+        current_status=post.status, allowed_transitions=[a.value for a in allowed(_state(post))],
+    )
+
+
+def _move(post: Post, action: Action, outcome: Outcome | None = None) -> State:
+    try:
+        return transition(_state(post), action, outcome)
+    except IllegalTransition:
+        raise _illegal(post, action) from None
+
+
+async def _save(session: AsyncSession, post: Post, values: dict[str, Any]) -> Post:
+    updated = await repository.update_post(session, post.id, post.version, values)
+    if updated is None:
+        raise ConcurrentUpdate("The post changed while this request ran; read it again and retry.")
+    return updated
+
+
+async def _future(session: AsyncSession, when: datetime, pointer: str = "#/scheduled_at") -> None:
+    if when <= await repository.now(session):
+        raise ScheduleInvalid("scheduled_at must be in the future.", pointer=pointer)
+
+
+async def _view(session: AsyncSession, post: Post) -> PostView:
+    rev = await repository.get_revision(session, post.id, post.revision)
+    assert rev is not None
+    return PostView(post, rev, await _missed(session, post))
+
+
+async def _missed(session: AsyncSession, post: Post) -> bool:
+    if post.missed_schedule:
+        return True
+    return (post.status in repository.MISSING_STATES and post.scheduled_at is not None
+            and post.scheduled_at <= await repository.now(session))
+
+
+# --- create, read, edit -------------------------------------------------------------------
+
+async def create_post(session: AsyncSession, principal: Principal, *, account_id: uuid.UUID, body: str,
+                      link: str | None, media: list[str], labels: list[str],
+                      scheduled_at: datetime | None, source: str = "api",
+                      external_ref: str | None = None) -> PostView:
+    access = await access_service.effective_access(session, principal)
+    facts = await repository.account_facts(session, account_id)
+    if facts is None or not access.sees(facts[0], account_id):
+        raise NotFound("No such account.", pointer="#/account_id")
+    if not access.has_role(Role.contributor, brand_id=facts[0], account_id=account_id):
+        raise PostActionForbidden("Only contributors of this account write posts for it.")
+    if scheduled_at is not None:
+        await _future(session, scheduled_at)
+    post_id = uuid.uuid4()
+    post = await repository.insert_post(session, {
+        "id": post_id, "account_id": account_id, "author_kind": str(principal.kind), "author_id": principal.id,
+        "source": source, "external_ref": external_ref, "status": State.draft.value, "revision": 1,
+        "labels": labels, "scheduled_at": scheduled_at,
+    })
+    rev = await repository.insert_revision(session, {
+        "post_id": post_id, "number": 1, "body": body, "link": link, "media": media, "labels": labels,
+        "content_hash": content_hash(account_id, body, link, media, labels),
+        "created_by_kind": str(principal.kind), "created_by_id": principal.id,
+    })
+    await audit.record(session, principal, "post.created", "post", post_id,
+                       after={**_snapshot(post), "account_id": account_id, "content_hash": rev.content_hash})
+    return PostView(post, rev, False)
+
+
+async def get_post(session: AsyncSession, principal: Principal, post_id: uuid.UUID) -> PostView:
+    ctx = await _load(session, principal, post_id, lock=False)
+    return await _view(session, ctx.post)
+
+
+async def list_posts(session: AsyncSession, principal: Principal, *, page: PageParams, **filters) -> list[PostView]:
+    access = await access_service.effective_access(session, principal)
+    visible = None if access.sees_everything else (access.visible_brand_ids, access.visible_account_ids)
+    posts = await repository.list_posts(session, visible, after=cursor_after(page), limit=page.limit + 1, **filters)
+    revs = {(r.post_id, r.number): r for r in await repository.revisions_of(
+        session, [(p.id, p.revision) for p in posts])}
+    now = await repository.now(session)
+    return [PostView(p, revs[(p.id, p.revision)], p.missed_schedule or (
+        p.status in repository.MISSING_STATES and p.scheduled_at is not None and p.scheduled_at <= now))
+        for p in posts]
+
+
+async def revisions(session: AsyncSession, principal: Principal, post_id: uuid.UUID) -> list[PostRevision]:
+    await _load(session, principal, post_id, lock=False)
+    return await repository.list_revisions(session, [post_id])
+
+
+async def edit_post(session: AsyncSession, principal: Principal, post_id: uuid.UUID, changes: dict[str, Any],
+                    *, expected_version: int | None) -> PostView:
+    ctx = await _load(session, principal, post_id, lock=True)
+    post = ctx.post
+    _require_editor(ctx, principal)
+    _check_version(post, expected_version)
+    rev = await repository.get_revision(session, post.id, post.revision)
+    assert rev is not None
+    content = {f: changes[f] for f in CONTENT_FIELDS if f in changes and changes[f] != getattr(rev, f)}
+    if "body" in content and content["body"] is None:
+        raise ScheduleInvalid("body cannot be removed.", pointer="#/body")
+    reschedule = "scheduled_at" in changes and changes["scheduled_at"] != post.scheduled_at
+    if not content and not reschedule:
+        return await _view(session, post)
+    values: dict[str, Any] = {}
+    if reschedule:
+        when = changes["scheduled_at"]
+        if when is not None:
+            await _future(session, when)
+        elif post.status == State.scheduled:
+            raise ScheduleInvalid("A scheduled post needs a time; unschedule it instead.", pointer="#/scheduled_at")
+        values.update(scheduled_at=when, missed_schedule=False if when is not None else post.missed_schedule)
+    before = _snapshot(post)
+    if content:
+        values["status"] = _move(post, Action.edit).value
+        merged = {f: content.get(f, getattr(rev, f)) for f in CONTENT_FIELDS}
+        new = await repository.insert_revision(session, {
+            "post_id": post.id, "number": post.revision + 1, **merged,
+            "content_hash": content_hash(post.account_id, merged["body"], merged["link"], merged["media"],
+                                         merged["labels"]),
+            "created_by_kind": str(principal.kind), "created_by_id": principal.id,
+        })
+        # Earlier approvals stay in history but no longer count: they name an older revision.
+        values.update(revision=new.number, labels=merged["labels"], risk=None, approved_revision=None,
+                      approved_content_hash=None)
+        action = "post.edited"
+    else:
+        values["status"] = _move(post, Action.reschedule).value
+        action = "post.rescheduled"
+    updated = await _save(session, post, values)
+    await audit.record(session, principal, action, "post", post.id, before=before, after=_snapshot(updated))
+    return await _view(session, updated)
+
+
+# --- transitions --------------------------------------------------------------------------
+
+async def submit(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *,
+                 expected_version: int | None) -> PostView:
+    ctx = await _load(session, principal, post_id, lock=True)
+    post = ctx.post
+    _require_editor(ctx, principal)
+    _check_version(post, expected_version)
+    target = _move(post, Action.submit)
+    rev = await repository.get_revision(session, post.id, post.revision)
+    assert rev is not None
+    checked = await content_service.check_post(session, account_id=post.account_id, body=rev.body, link=rev.link,
+                                               media=rev.media, labels=rev.labels)
+    if checked.blocked:
+        raise ContentBlocked("The post breaks a blocking content rule; see findings.",
+                             findings=[f for f in checked.findings if f["severity"] == "block"],
+                             all_findings=checked.findings, pointer="#/body")
+    policy_id, stages = await approvals_service.stages_for(session, post.account_id, risk=checked.risk,
+                                                           labels=rev.labels, crisis=False)
+    await repository.set_review(session, post.id, rev.number, {
+        "findings": checked.findings, "risk": checked.risk, "stages": [s.to_dict() for s in stages],
+        "policy_id": policy_id,
+    })
+    before = _snapshot(post)
+    updated = await _save(session, post, {"status": target.value, "review_round": post.review_round + 1,
+                                          "risk": checked.risk})
+    await audit.record(session, principal, "post.submitted", "post", post.id, before=before,
+                       after={**_snapshot(updated), "stages": [s.name for s in stages], "policy_id": policy_id})
+    return await _view(session, updated)
+
+
+def _stages(rev: PostRevision) -> list[Stage]:
+    return [Stage.of(s["index"], s) for s in rev.stages or []]
+
+
+async def decide(session: AsyncSession, principal: Principal, post_id: uuid.UUID, action: Action, *,
+                 revision: int | None, expected_version: int | None, comment: str | None) -> PostView:
+    """approve, reject or request_changes, on the revision the caller names."""
+    ctx = await _load(session, principal, post_id, lock=True)
+    post = ctx.post
+    if expected_version is None and revision is None:
+        raise PreconditionRequired("Name the revision you decide: If-Match with the post's ETag, or "
+                                   "'revision' in the body.", header="If-Match")
+    _check_version(post, expected_version)
+    if revision is not None and revision != post.revision:
+        raise RevisionMismatch(f"You decide revision {revision}; the post is at revision {post.revision}.",
+                               current_revision=post.revision, pointer="#/revision")
+    if not can(_state(post), action):
+        raise _illegal(post, action)
+    if _is_author(principal, post):
+        raise SelfApproval("Authors never decide on their own posts.")
+    rev = await repository.get_revision(session, post.id, post.revision)
+    assert rev is not None
+    taken = await approvals_service.decisions(session, post.id, rev.number, post.review_round)
+    if any(a.decided_by_kind == str(principal.kind) and a.decided_by_id == principal.id for a in taken):
+        raise AlreadyDecided("You already decided a stage of this revision; one person decides one stage.")
+    stages = _stages(rev)
+    prog = progress(stages, [approvals_service.as_decision(a) for a in taken])
+    stage = _stage_to_decide(ctx, principal, prog, action)
+    made = await approvals_service.record_decision(session, principal, approvals_service.NewDecision(
+        post.id, rev.number, post.review_round, stage, action.value, rev.content_hash, comment))
+    if made is None:
+        raise AlreadyDecided("You already decided a stage of this revision; one person decides one stage.")
+    values: dict[str, Any] = {}
+    if action is Action.approve:
+        after = progress(stages, [approvals_service.as_decision(a) for a in [*taken, made]])
+        done = current(after) is None
+        values["status"] = _move(post, action, Outcome.stages_complete if done else Outcome.stages_pending).value
+        if done:
+            values.update(approved_revision=rev.number, approved_content_hash=rev.content_hash)
+    else:
+        values["status"] = _move(post, action).value
+    before = _snapshot(post)
+    updated = await _save(session, post, values)
+    await audit.record(session, principal, f"post.{action.value}", "post", post.id, before=before,
+                       after={**_snapshot(updated), "stage": stage.name, "decided_revision": rev.number,
+                              "content_hash": rev.content_hash, "comment": comment})
+    return await _view(session, updated)
+
+
+def _stage_to_decide(ctx: Ctx, principal: Principal, prog: list[StageProgress], action: Action) -> Stage:
+    def can(p: StageProgress) -> bool:
+        return approvals_service.eligible(ctx.access, principal, p.stage, brand_id=ctx.brand_id,
+                                          account_id=ctx.post.account_id)
+
+    open_ = current(prog)
+    if action is Action.approve:
+        if open_ is not None and can(open_):
+            return open_.stage
+        later = [p for p in prog if not p.complete and p is not open_ and can(p)]
+        if later and open_ is not None:
+            raise StageNotReached(f"Your stage ({later[0].stage.name}) opens after {open_.stage.name!r} is "
+                                  "approved.", open_stage=open_.stage.name)
+        raise NotAnApprover("You decide no open stage of this post.")
+    # Rejecting or asking for changes: any reviewer of a stage still pending may stop the post.
+    mine = [p for p in prog if not p.complete and can(p)]
+    if not mine:
+        raise NotAnApprover("You decide no pending stage of this post.")
+    return mine[0].stage
+
+
+async def schedule(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *,
+                   scheduled_at: datetime | None, expected_version: int | None) -> PostView:
+    ctx = await _load(session, principal, post_id, lock=True)
+    post = ctx.post
+    _require_publisher(ctx)
+    _check_version(post, expected_version)
+    target = _move(post, Action.schedule)
+    when = scheduled_at or post.scheduled_at
+    if when is None:
+        raise ScheduleInvalid("Give scheduled_at: the post has no time yet.", pointer="#/scheduled_at")
+    await _future(session, when)
+    rev = await repository.get_revision(session, post.id, post.revision)
+    if rev is None or post.approved_content_hash != rev.content_hash:
+        raise ApprovalStale("The approved content is not the post's current content.")
+    before = _snapshot(post)
+    updated = await _save(session, post, {"status": target.value, "scheduled_at": when, "missed_schedule": False})
+    await audit.record(session, principal, "post.scheduled", "post", post.id, before=before, after=_snapshot(updated))
+    return await _view(session, updated)
+
+
+async def simple_transition(session: AsyncSession, principal: Principal, post_id: uuid.UUID, action: Action, *,
+                            expected_version: int | None, comment: str | None = None) -> PostView:
+    """unschedule (publishers) and withdraw (the author or a publisher)."""
+    ctx = await _load(session, principal, post_id, lock=True)
+    post = ctx.post
+    if action is Action.unschedule:
+        _require_publisher(ctx)
+    else:
+        _require_editor(ctx, principal)
+    _check_version(post, expected_version)
+    target = _move(post, action)
+    before = _snapshot(post)
+    updated = await _save(session, post, {"status": target.value})
+    await audit.record(session, principal, f"post.{action.value}", "post", post.id, before=before,
+                       after={**_snapshot(updated), "comment": comment})
+    return await _view(session, updated)
+
+
+# --- approvals view -----------------------------------------------------------------------
+
+@dataclass
+class StageView:
+    progress: StageProgress
+    open: bool
+    decisions: list[Approval]
+    pending_on: list[uuid.UUID]
+
+
+@dataclass
+class ApprovalsView:
+    post: Post
+    revision: PostRevision
+    stages: list[StageView]
+    decisions: list[Approval]
+
+
+async def approvals(session: AsyncSession, principal: Principal, post_id: uuid.UUID) -> ApprovalsView:
+    ctx = await _load(session, principal, post_id, lock=False)
+    post = ctx.post
+    rev = await repository.get_revision(session, post.id, post.revision)
+    assert rev is not None
+    taken = await approvals_service.decisions(session, post.id, rev.number, post.review_round)
+    prog = progress(_stages(rev), [approvals_service.as_decision(a) for a in taken])
+    open_ = current(prog) if post.status == State.in_review else None
+    decided = {(a.decided_by_kind, a.decided_by_id) for a in taken}
+    views = []
+    for p in prog:
+        pending: list[uuid.UUID] = []
+        if not p.complete and post.status == State.in_review:
+            if p.stage.role:
+                pending = await access_service.holders(session, Role(p.stage.role), brand_id=ctx.brand_id,
+                                                       account_id=post.account_id)
+            else:
+                pending = list(p.stage.approvers)
+            pending = [u for u in pending if ("user", u) not in decided
+                       and not (post.author_kind == "user" and u == post.author_id)]
+        views.append(StageView(p, p is open_, [a for a in taken if a.stage_index == p.stage.index
+                                                and a.decision == "approve"], pending))
+    return ApprovalsView(post, rev, views, taken)
+
+
+async def flag_missed_schedules(session: AsyncSession, principal: Principal) -> int:
+    """Worker: stamp posts whose slot passed while still under review. They never go out
+    on their own; the flag tells people a new time is needed."""
+    flagged = await repository.flag_missed(session)
+    await audit.record_many(session, principal, [
+        audit.Entry("post.missed_schedule", "post", p.id, before={"missed_schedule": False},
+                    after={"missed_schedule": True, "scheduled_at": p.scheduled_at, "status": p.status})
+        for p in flagged])
+    return len(flagged)
