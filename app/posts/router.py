@@ -84,8 +84,10 @@ async def edit_post(request: Request, principal: PostsWrite, post_id: uuid.UUID,
     changes = body.model_dump(exclude_unset=True)
     if "link" in changes and changes["link"] is not None:
         changes["link"] = str(body.link)
-    if changes.get("media") is not None:
-        changes["media"] = [str(m) for m in body.media or []]
+    if "media" in changes:
+        changes["media"] = [str(m) for m in body.media or []]  # null clears the media
+    if "labels" in changes:
+        changes["labels"] = body.labels or []
     view = await service.edit_post(request_session(request), principal, post_id, changes,
                                    expected_version=parse_if_match(if_match))
     return answer(request, view)

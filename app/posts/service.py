@@ -21,7 +21,7 @@ from app.approvals.errors import AlreadyDecided, NotAnApprover, SelfApproval, St
 from app.approvals.stages import Stage, StageProgress, current, progress
 from app.audit import service as audit
 from app.content import service as content_service
-from app.errors import ConcurrentUpdate, NotFound, PreconditionFailed, PreconditionRequired
+from app.errors import ConcurrentUpdate, NotFound, PreconditionFailed, PreconditionRequired, ValidationFailed
 from app.models import Approval, Post, PostRevision
 from app.pagination import PageParams, cursor_after
 from app.posts import repository
@@ -204,7 +204,7 @@ async def edit_post(session: AsyncSession, principal: Principal, post_id: uuid.U
     assert rev is not None
     content = {f: changes[f] for f in CONTENT_FIELDS if f in changes and changes[f] != getattr(rev, f)}
     if "body" in content and content["body"] is None:
-        raise ScheduleInvalid("body cannot be removed.", pointer="#/body")
+        raise ValidationFailed("body cannot be removed.", pointer="#/body")
     reschedule = "scheduled_at" in changes and changes["scheduled_at"] != post.scheduled_at
     if not content and not reschedule:
         return await _view(session, post)

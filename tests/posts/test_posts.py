@@ -261,3 +261,22 @@ class TestListAndAudit:
             ("post.created", newsroom.author.id), ("post.submitted", newsroom.author.id),
             ("post.approve", newsroom.editor.id), ("post.approve", newsroom.compliance.id)]
         assert records[2]["after"]["stage"] == "editorial" and records[3]["after"]["decided_revision"] == 1
+
+
+class TestEditEdges:
+    async def test_nulls_clear_media_and_labels_but_not_body(self, api, flow, newsroom):
+        post = await flow.draft(media=["https://cdn.acme.com/a.png"], labels=["x"])
+        t = newsroom.author.token
+        r = await api.patch(f"/v1/posts/{post['id']}", {"media": None, "labels": None}, token=t)
+        assert r.status_code == 200 and r.json()["media"] == [] and r.json()["labels"] == []
+        r = await api.patch(f"/v1/posts/{post['id']}", {"body": None}, token=t)
+        assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "#/body"
+        r = await api.patch(f"/v1/posts/{post['id']}", {}, token=t)
+        assert r.status_code == 200 and r.json()["revision"] == 2
+
+    async def test_withdrawn_is_final(self, api, flow, newsroom):
+        post = await flow.draft()
+        post = await flow.act(post, "withdraw", newsroom.author)
+        assert post["status"] == "withdrawn" and post["allowed_transitions"] == []
+        r = await api.patch(f"/v1/posts/{post['id']}", {"body": "again"}, token=newsroom.author.token)
+        assert r.status_code == 409 and r.json()["code"] == "invalid-transition"
