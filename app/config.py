@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
     log_level: str = "INFO"
     graceful_shutdown_seconds: int = 20
+    # How often an idle worker looks for due posts (a busy one keeps claiming).
+    scheduler_poll_seconds: float = 0.25
 
 
 @lru_cache

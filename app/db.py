@@ -185,3 +185,21 @@ class UnitOfWorkRoute(APIRoute):
                 await session.close()
 
         return handler
+
+
+@contextlib.asynccontextmanager
+async def dedicated_session(maker: async_sessionmaker[AsyncSession]):
+    """A session pinned to one connection for its whole life (several commits), for work
+    that holds session-level advisory locks (publishing). Joins the test tier's outer
+    transaction when the maker is bound to a connection."""
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    bind = maker.kw["bind"]
+    if isinstance(bind, AsyncConnection):
+        async with AsyncSession(bind=bind, expire_on_commit=False, autoflush=False,
+                                join_transaction_mode="create_savepoint") as session:
+            yield session
+        return
+    async with bind.connect() as conn, AsyncSession(bind=conn, expire_on_commit=False, autoflush=False,
+                                                     join_transaction_mode="create_savepoint") as session:
+        yield session

@@ -16,6 +16,7 @@ from app.audit import service as audit_service
 from app.audit.router import router as audit_router
 from app.brands.router import router as brands_router
 from app.content.router import router as content_router
+from app.crises.router import router as crises_router
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker, head_revision
 from app.errors import install_error_handlers
@@ -26,6 +27,7 @@ from app.metrics import MetricsMiddleware
 from app.metrics import router as metrics_router
 from app.observability import RequestContextMiddleware
 from app.posts.router import router as posts_router
+from app.publishing.router import router as publishing_router
 from app.tokens.router import router as tokens_router
 from app.users.router import router as users_router
 
@@ -84,7 +86,7 @@ def create_app(settings: Settings | None = None,
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
     for router in (health_router, metrics_router, me_router, tokens_router, users_router, brands_router, accounts_router,
-                   grants_router, approvals_router, content_router, posts_router, audit_router):
+                   grants_router, approvals_router, content_router, posts_router, publishing_router, crises_router, audit_router):
         app.include_router(router)
     app.include_router(graphql_router())
     return app

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from app.access import service as access_service
+from app.crises import service as crises_service
 from app.db import UnitOfWorkRoute, request_session
 from app.security import CurrentPrincipal
 
@@ -37,7 +38,9 @@ class MeRead(BaseModel):
 
 @router.get("/me", response_model=MeRead)
 async def me(request: Request, principal: CurrentPrincipal):
-    access = await access_service.effective_access(request_session(request), principal)
+    session = request_session(request)
+    access = await access_service.effective_access(session, principal)
+    crises = await crises_service.visible_in_force(session, access)
     return MeRead(
         kind=principal.kind.value, id=principal.id, name=principal.name, email=principal.email,
         token_id=principal.token_id, scopes=sorted(principal.scopes), admin=access.admin,
@@ -45,5 +48,9 @@ async def me(request: Request, principal: CurrentPrincipal):
                         scope_kind=g.scope_kind.value, brand_id=g.brand_id if g.scope_kind.value != "account" else None,
                         account_id=g.account_id, expires_at=g.expires_at.isoformat() if g.expires_at else None)
                 for g in access.grants],
-        active_crises=[],
+        active_crises=[{"id": str(c.id), "severity": c.severity, "reason": c.reason, "scope_kind": c.scope_kind,
+                        "brand_ids": [str(b) for b in c.brand_ids or []],
+                        "account_ids": [str(a) for a in c.account_ids or []],
+                        "declared_at": c.declared_at.isoformat(), "ends_at": c.ends_at.isoformat() if c.ends_at else None}
+                       for c in crises],
     )

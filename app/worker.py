@@ -11,7 +11,9 @@ from app import idempotency
 from app.audit import service as audit_service
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
+from app.crises import service as crises_service
 from app.posts import service as posts_service
+from app.publishing import service as publishing_service
 from app.security import SYSTEM
 
 log = structlog.get_logger("socialgov.worker")
@@ -28,7 +30,7 @@ async def _loop(name: str, interval: float, step, stop: asyncio.Event) -> None:
 
 
 async def run_worker(url: str, settings: Settings) -> None:
-    engine = create_engine(url, pool_size=4, max_overflow=0)
+    engine = create_engine(url, pool_size=12, max_overflow=4)
     maker = create_sessionmaker(engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -43,12 +45,28 @@ async def run_worker(url: str, settings: Settings) -> None:
         async with maker() as session, session.begin():
             await posts_service.flag_missed_schedules(session, SYSTEM)
 
+    async def windows():
+        async with maker() as session, session.begin():
+            await crises_service.run_windows(session, SYSTEM)
+
+    async def abandoned():
+        async with maker() as session, session.begin():
+            await publishing_service.sweep_abandoned(session)
+
+    async def scheduler():
+        # Keep claiming while there is work; the loop's short sleep bounds the latency.
+        while await publishing_service.run_due(maker) and not stop.is_set():
+            pass
+
     log.info("worker started")
     try:
         await asyncio.gather(
             _loop("audit-sealer", 1.0, lambda: audit_service.seal_once(maker), stop),
             _loop("idempotency-expiry", 300.0, purge, stop),
             _loop("missed-schedules", 15.0, missed, stop),
+            _loop("scheduler", settings.scheduler_poll_seconds, scheduler, stop),
+            _loop("blackout-windows", 1.0, windows, stop),
+            _loop("abandoned-sends", 15.0, abandoned, stop),
         )
     finally:
         await engine.dispose()

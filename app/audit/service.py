@@ -225,3 +225,20 @@ async def export(sessionmaker: async_sessionmaker[AsyncSession], f: AuditFilter,
         if len(rows) < batch:
             return
         after_id = rows[-1].id
+
+
+def insert_from(source: str, *, actor: Principal, action: str, subject_type: str, id_expr: str,
+                before_expr: str, after_expr: str, correlation_id: str | None = None) -> tuple[str, dict[str, Any]]:
+    """SQL that writes one audit record per row of ``source`` (a CTE of a set-based change),
+    so a change of 100,000 rows is audited in the same statement and transaction.
+    ``*_expr`` are SQL expressions over ``source``'s columns; the caller owns them."""
+    sql = (
+        "INSERT INTO audit_records (actor_kind, actor_id, action, subject_type, subject_id, before, after,"
+        " request_id, correlation_id, client_ip)"
+        f" SELECT :_a_kind, CAST(:_a_id AS uuid), :_a_action, :_a_subject, ({id_expr})::text, {before_expr},"
+        f" {after_expr}, :_a_rid, :_a_cid, CAST(:_a_ip AS inet) FROM {source}"
+    )
+    params = {"_a_kind": str(actor.kind), "_a_id": str(actor.id) if actor.id else None, "_a_action": action,
+              "_a_subject": subject_type, "_a_rid": context.request_id.get(),
+              "_a_cid": correlation_id or context.correlation_id.get(), "_a_ip": _inet(context.client_ip.get())}
+    return sql, params

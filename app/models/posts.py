@@ -21,6 +21,9 @@ class Post(Base):
         CheckConstraint("source IN ('api','cms')", name="source"),
         Index("ix_posts_account_created", "account_id", "created_at", "id"),
         Index("ix_posts_status_scheduled", "status", "scheduled_at"),
+        # The scheduler's claim: due scheduled posts, and publishing ones whose retry is due.
+        Index("ix_posts_due", "scheduled_at", postgresql_where=text("status = 'scheduled'")),
+        Index("ix_posts_retry", "next_attempt_at", postgresql_where=text("status = 'publishing'")),
         Index("ix_posts_labels", "labels", postgresql_using="gin"),
         Index("uq_posts_cms_ref", "account_id", "external_ref", unique=True,
               postgresql_where=text("source = 'cms' AND external_ref IS NOT NULL")),
@@ -43,6 +46,19 @@ class Post(Base):
     missed_schedule: Mapped[bool] = mapped_column(default=False)
     approved_revision: Mapped[int | None]
     approved_content_hash: Mapped[str | None] = mapped_column(String(64))
+    # Crisis freeze: the slot it held, which crisis (or leaver) paused it, and why.
+    paused_scheduled_at: Mapped[datetime | None]
+    paused_by_crisis_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("crises.id"), index=True)
+    pause_reason: Mapped[str | None] = mapped_column(String(40))
+    # Publishing: claim lease, attempts, outcome.
+    publish_attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    # Set while a connector call is under way: if the worker dies then, the outcome is unknown
+    # and the post is never sent again on its own (at most once).
+    sending_since: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
@@ -65,6 +81,9 @@ class PostRevision(Base):
     risk: Mapped[str | None] = mapped_column(String(8))
     stages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     policy_id: Mapped[uuid.UUID | None]
+    submitted_at: Mapped[datetime | None]
+    # Submitted while this crisis was active: its crisis stages applied (a crisis response).
+    crisis_id: Mapped[uuid.UUID | None]
     created_by_kind: Mapped[str] = mapped_column(String(16))
     created_by_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = created_at()

@@ -120,3 +120,9 @@ async def flag_missed(session: AsyncSession, limit: int = 1000) -> list[Post]:
 
 async def now(session: AsyncSession) -> datetime:
     return (await session.execute(select(func.now()))).scalar_one()
+
+
+async def account_brands(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    if not ids:
+        return {}
+    return dict((await session.execute(select(Account.id, Account.brand_id).where(Account.id.in_(ids)))).all())

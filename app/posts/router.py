@@ -10,6 +10,7 @@ from app.db import UnitOfWorkRoute, request_session
 from app.idempotency import Idempotent
 from app.pagination import Page, Pagination, created_key, make_page
 from app.posts import service
+from app.publishing import service as publishing_service
 from app.posts.schemas import (
     ApprovalsRead, Decide, DecideWithReason, DecisionRead, PostCreate, PostRead, PostUpdate, RevisionRead,
     ScheduleIn, StageRead, TransitionIn,
@@ -33,7 +34,8 @@ def read(view: service.PostView) -> PostRead:
         external_ref=p.external_ref, status=State(p.status), revision=p.revision, body=r.body, link=r.link,
         media=list(r.media), labels=list(r.labels), content_hash=r.content_hash, scheduled_at=p.scheduled_at,
         risk=p.risk, missed_schedule=view.missed_schedule, approved_revision=p.approved_revision,
-        review_round=p.review_round, allowed_transitions=allowed(State(p.status)), version=p.version,
+        review_round=p.review_round, allowed_transitions=allowed(State(p.status)),
+        active_crises=view.active_crises, version=p.version,
         created_at=p.created_at, updated_at=p.updated_at,
     )
 
@@ -181,3 +183,20 @@ async def withdraw(request: Request, principal: PostsWrite, post_id: uuid.UUID, 
                                            expected_version=parse_if_match(if_match),
                                            comment=body.comment if body else None)
     return answer(request, view)
+
+
+@router.post("/{post_id}/publish", response_model=PostRead,
+             summary="Publish an approved post now (during a crisis: responders, crisis responses only)")
+async def publish(request: Request, principal: PostsWrite, post_id: uuid.UUID, if_match: IfMatch = None,
+                  body: TransitionIn | None = None):
+    await publishing_service.publish_now(request.app.state.sessionmaker, principal, post_id,
+                                         expected_version=parse_if_match(if_match))
+    return answer(request, await service.get_post(request_session(request), principal, post_id))
+
+
+@router.post("/{post_id}/retract", response_model=PostRead, summary="Retract a published post")
+async def retract(request: Request, principal: PostsWrite, post_id: uuid.UUID, if_match: IfMatch = None,
+                  body: TransitionIn | None = None):
+    session = request_session(request)
+    await publishing_service.retract(session, principal, post_id, expected_version=parse_if_match(if_match))
+    return answer(request, await service.get_post(session, principal, post_id))

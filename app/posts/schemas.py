@@ -119,6 +119,8 @@ class PostRead(BaseModel):
     approved_revision: int | None
     review_round: int
     allowed_transitions: list[Action]
+    active_crises: list[uuid.UUID] = Field(default_factory=list,
+                                           description="Crises in force over this post's account")
     version: int
     created_at: datetime
     updated_at: datetime

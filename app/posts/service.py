@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from app.approvals.errors import AlreadyDecided, NotAnApprover, SelfApproval, St
 from app.approvals.stages import Stage, StageProgress, current, progress
 from app.audit import service as audit
 from app.content import service as content_service
+from app.crises import service as crises_service
 from app.errors import ConcurrentUpdate, NotFound, PreconditionFailed, PreconditionRequired, ValidationFailed
 from app.models import Approval, Post, PostRevision
 from app.pagination import PageParams, cursor_after
@@ -48,6 +49,7 @@ class PostView:
     post: Post
     revision: PostRevision
     missed_schedule: bool
+    active_crises: list[uuid.UUID] = field(default_factory=list)
 
 
 @dataclass
@@ -132,7 +134,9 @@ async def _future(session: AsyncSession, when: datetime, pointer: str = "#/sched
 async def _view(session: AsyncSession, post: Post) -> PostView:
     rev = await repository.get_revision(session, post.id, post.revision)
     assert rev is not None
-    return PostView(post, rev, await _missed(session, post))
+    facts = await repository.account_facts(session, post.account_id)
+    crises = await crises_service.in_force_for(session, post.account_id, facts[0]) if facts else []
+    return PostView(post, rev, await _missed(session, post), [c.id for c in crises])
 
 
 async def _missed(session: AsyncSession, post: Post) -> bool:
@@ -184,8 +188,11 @@ async def list_posts(session: AsyncSession, principal: Principal, *, page: PageP
     revs = {(r.post_id, r.number): r for r in await repository.revisions_of(
         session, [(p.id, p.revision) for p in posts])}
     now = await repository.now(session)
+    crises = [c for c in await crises_service.open_crises(session) if crises_service.in_force(c, now)]
+    brands = await repository.account_brands(session, list({p.account_id for p in posts})) if crises else {}
     return [PostView(p, revs[(p.id, p.revision)], p.missed_schedule or (
-        p.status in repository.MISSING_STATES and p.scheduled_at is not None and p.scheduled_at <= now))
+        p.status in repository.MISSING_STATES and p.scheduled_at is not None and p.scheduled_at <= now),
+        [c.id for c in crises if crises_service.covers(c, p.account_id, brands.get(p.account_id))])
         for p in posts]
 
 
@@ -213,6 +220,8 @@ async def edit_post(session: AsyncSession, principal: Principal, post_id: uuid.U
         when = changes["scheduled_at"]
         if when is not None:
             await _future(session, when)
+            if post.status == State.scheduled:
+                await crises_service.check_schedulable(session, post.account_id, ctx.brand_id, when)
         elif post.status == State.scheduled:
             raise ScheduleInvalid("A scheduled post needs a time; unschedule it instead.", pointer="#/scheduled_at")
         values.update(scheduled_at=when, missed_schedule=False if when is not None else post.missed_schedule)
@@ -255,11 +264,14 @@ async def submit(session: AsyncSession, principal: Principal, post_id: uuid.UUID
         raise ContentBlocked("The post breaks a blocking content rule; see findings.",
                              findings=[f for f in checked.findings if f["severity"] == "block"],
                              all_findings=checked.findings, pointer="#/body")
+    crises = await crises_service.in_force_for(session, post.account_id, ctx.brand_id)
     policy_id, stages = await approvals_service.stages_for(session, post.account_id, risk=checked.risk,
-                                                           labels=rev.labels, crisis=False)
+                                                           labels=rev.labels, crisis=bool(crises))
     await repository.set_review(session, post.id, rev.number, {
         "findings": checked.findings, "risk": checked.risk, "stages": [s.to_dict() for s in stages],
-        "policy_id": policy_id,
+        "policy_id": policy_id, "submitted_at": await crises_service.now(session),
+        # Submitted under a crisis: its crisis stages applied, so once approved it is a crisis response.
+        "crisis_id": crises[-1].id if crises else None,
     })
     before = _snapshot(post)
     updated = await _save(session, post, {"status": target.value, "review_round": post.review_round + 1,
@@ -350,6 +362,7 @@ async def schedule(session: AsyncSession, principal: Principal, post_id: uuid.UU
     if when is None:
         raise ScheduleInvalid("Give scheduled_at: the post has no time yet.", pointer="#/scheduled_at")
     await _future(session, when)
+    await crises_service.check_schedulable(session, post.account_id, ctx.brand_id, when)
     rev = await repository.get_revision(session, post.id, post.revision)
     if rev is None or post.approved_content_hash != rev.content_hash:
         raise ApprovalStale("The approved content is not the post's current content.")

@@ -46,6 +46,7 @@ class Action(StrEnum):
     due = "due"                      # the scheduler found it due (publishing issue)
     published = "published"
     fail = "fail"
+    retry = "retry"                  # a retryable connector failure: try again later
     freeze = "freeze"                # a crisis paused it (crisis issue)
     resume = "resume"
     review = "review"
@@ -94,7 +95,8 @@ TRANSITIONS: dict[State, dict[Action, State | dict[Outcome, State]]] = {
         Action.resume: {Outcome.still_future: State.scheduled, Outcome.slot_passed: State.approved},
         Action.review: State.in_review,
     },
-    State.publishing: {Action.published: State.published, Action.fail: State.failed},
+    State.publishing: {Action.published: State.published, Action.fail: State.failed,
+                       Action.freeze: State.paused, Action.retry: State.publishing},
     State.failed: {Action.publish: State.publishing, Action.schedule: State.scheduled},
     State.published: {Action.retract: State.retracted},
     State.withdrawn: {},
@@ -103,10 +105,9 @@ TRANSITIONS: dict[State, dict[Action, State | dict[Outcome, State]]] = {
 for _state in _WITHDRAWABLE:
     TRANSITIONS[_state][Action.withdraw] = State.withdrawn
 
-# Actions a caller can name over the API today (the rest are the system's own moves; publish
-# and retract join when publishing lands — the machine already knows them).
+# Actions a caller can name over the API (the rest are the system's own moves).
 PUBLIC_ACTIONS = (Action.submit, Action.approve, Action.reject, Action.request_changes, Action.schedule,
-                  Action.unschedule, Action.withdraw)
+                  Action.unschedule, Action.publish, Action.withdraw, Action.retract)
 EDITABLE = frozenset(s for s, moves in TRANSITIONS.items() if Action.edit in moves)
 FINAL = frozenset(s for s, moves in TRANSITIONS.items() if not moves)
 

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from app.crises import service
+from app.crises.schemas import (
+    CrisisCreate, CrisisDetail, CrisisRead, CrisisResolve, DeclareRead, PreviewRead, ResolveRead, ScopeRead,
+    TimelineEntry,
+)
+from app.db import UnitOfWorkRoute, request_session
+from app.errors import ValidationFailed
+from app.idempotency import Idempotent
+from app.pagination import Page, Pagination, make_page
+from app.security import Principal, Scope, require
+
+router = APIRouter(prefix="/v1/crises", tags=["crises"], route_class=UnitOfWorkRoute)
+
+Declare = Annotated[Principal, require(Scope.crisis_declare)]
+Resolve = Annotated[Principal, require(Scope.crisis_resolve)]
+ReadCrises = Annotated[Principal, require(Scope.posts_read, Scope.posts_write, Scope.crisis_declare,
+                                          Scope.crisis_resolve, Scope.access_read)]
+
+
+def crisis_read(c) -> dict:
+    return dict(
+        id=c.id, severity=c.severity,
+        scope=ScopeRead(organization=c.scope_kind == "organization", brand_ids=c.brand_ids or [],
+                        account_ids=c.account_ids or []),
+        reason=c.reason, responders=c.responders or [], status=c.status, starts_at=c.starts_at, ends_at=c.ends_at,
+        declared_by_kind=c.declared_by_kind, declared_by_id=c.declared_by_id, declared_at=c.declared_at,
+        activated_at=c.activated_at, paused_count=c.paused_count, resolved_at=c.resolved_at,
+        resolution=c.resolution, resolution_note=c.resolution_note, outcome=c.outcome, version=c.version,
+    )
+
+
+def declaration(body: CrisisCreate) -> service.Declaration:
+    return service.Declaration(
+        severity=body.severity, scope_kind=body.scope.kind, brand_ids=body.scope.brand_ids or [],
+        account_ids=body.scope.account_ids or [], reason=body.reason, responders=body.responders,
+        starts_at=body.starts_at, ends_at=body.ends_at)
+
+
+@router.post("", status_code=201, response_model=DeclareRead, dependencies=[Idempotent],
+             responses={200: {"model": PreviewRead, "description": "dry_run=true: what would pause"}},
+             summary="Declare a crisis: every scheduled post in scope pauses before this returns")
+async def declare(request: Request, principal: Declare, body: CrisisCreate,
+                  dry_run: Annotated[bool, Query(description="Only count what would pause")] = False):
+    session = request_session(request)
+    d = declaration(body)
+    if dry_run:
+        count = await service.preview(session, principal, d)
+        scope = ScopeRead(organization=d.scope_kind == "organization", brand_ids=d.brand_ids,
+                          account_ids=d.account_ids)
+        return JSONResponse(PreviewRead(would_pause=count, scope=scope, starts_at=d.starts_at,
+                                        ends_at=d.ends_at).model_dump(mode="json"))
+    crisis, in_flight = await service.declare(session, principal, d)
+    return DeclareRead(**crisis_read(crisis), in_flight_published=in_flight)
+
+
+@router.get("", response_model=Page[CrisisRead], summary="Crises, newest first")
+async def list_crises(request: Request, _: ReadCrises, page: Pagination,
+                      status: Annotated[list[str] | None, Query(description="scheduled | active | resolved")] = None):
+    if status and not set(status) <= {"scheduled", "active", "resolved"}:
+        raise ValidationFailed("status: one of scheduled, active, resolved.", parameter="status")
+    rows = await service.list_crises(request_session(request), status=status, page=page)
+    items, cursor = make_page(rows, page, lambda c: (c.declared_at.isoformat(), c.id))
+    return Page[CrisisRead](items=[CrisisRead(**crisis_read(c)) for c in items], next_cursor=cursor)
+
+
+@router.get("/{crisis_id}", response_model=CrisisDetail, summary="A crisis with its timeline")
+async def get_crisis(request: Request, _: ReadCrises, crisis_id: uuid.UUID):
+    crisis, events = await service.get_crisis(request_session(request), crisis_id)
+    return CrisisDetail(**crisis_read(crisis), timeline=[
+        TimelineEntry(at=e.at, kind=e.kind, actor_kind=e.actor_kind, actor_id=e.actor_id, detail=e.detail)
+        for e in events])
+
+
+@router.post("/{crisis_id}/resolve", response_model=ResolveRead,
+             summary="Resolve: review (default) | resume | cancel what it paused; counts per outcome")
+async def resolve(request: Request, principal: Resolve, crisis_id: uuid.UUID, body: CrisisResolve | None = None):
+    body = body or CrisisResolve()
+    crisis, counts = await service.resolve(request_session(request), principal, crisis_id, body.resolution, body.note)
+    return ResolveRead(**crisis_read(crisis), counts=counts)

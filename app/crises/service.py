@@ -1,0 +1,244 @@
+"""Crisis mode: declare (freeze), preview, blackout windows, resolve.
+
+The guarantee: once ``declare`` has returned, nothing in scope is published. Declaring takes
+the exclusive side of the publish fence (app/fence.py) before its set-based freeze, so every
+publish in flight finishes first (and is listed), and every later one sees its post paused.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import fence
+from app.access import service as access_service
+from app.access.policy import Access, Role
+from app.audit import service as audit
+from app.crises import repository
+from app.crises.errors import BlackoutWindow, CannotDeclare, CrisisActive, CrisisAlreadyResolved, CrisisNotFound
+from app.errors import NotFound, ValidationFailed
+from app.models import Crisis, CrisisEvent
+from app.pagination import PageParams, cursor_after
+from app.security import Principal, PrincipalKind
+
+
+@dataclass
+class Declaration:
+    severity: int
+    scope_kind: str
+    brand_ids: list[uuid.UUID]
+    account_ids: list[uuid.UUID]
+    reason: str
+    responders: list[uuid.UUID]
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+
+def covers(crisis: Crisis, account_id: uuid.UUID, brand_id: uuid.UUID | None) -> bool:
+    return (crisis.scope_kind == "organization" or account_id in (crisis.account_ids or [])
+            or (brand_id is not None and brand_id in (crisis.brand_ids or [])))
+
+
+def in_force(crisis: Crisis, now: datetime) -> bool:
+    return crisis.status == "active" or (crisis.status == "scheduled" and crisis.starts_at is not None
+                                         and crisis.starts_at <= now)
+
+
+def is_responder(access: Access, principal: Principal, crisis: Crisis) -> bool:
+    return access.admin or access.has_role(Role.crisis_lead) or (
+        principal.is_user and principal.id in (crisis.responders or []))
+
+
+async def _authorise(session: AsyncSession, principal: Principal) -> Access:
+    """Users: crisis leads and admins. Services: their crisis:* scope (checked on the route)."""
+    access = await access_service.effective_access(session, principal)
+    if principal.kind is PrincipalKind.user and not (access.admin or access.has_role(Role.crisis_lead)):
+        raise CannotDeclare("Only crisis leads and admins declare and resolve crises.")
+    return access
+
+
+async def _validate(session: AsyncSession, d: Declaration) -> None:
+    for field, table, ids in (("brand_ids", "brands", d.brand_ids), ("account_ids", "accounts", d.account_ids)):
+        found = await repository.existing(session, table, ids)
+        for i, x in enumerate(ids):
+            if x not in found:
+                raise NotFound(f"No such {table[:-1]} {x}.", pointer=f"#/scope/{field}/{i}")
+    found = await repository.existing(session, "users", d.responders)
+    for i, x in enumerate(d.responders):
+        if x not in found:
+            raise NotFound(f"No such user {x}.", pointer=f"#/responders/{i}")
+    now = await repository.clock(session)
+    if d.ends_at is not None and d.ends_at <= now:
+        raise ValidationFailed("ends_at must be in the future.", pointer="#/ends_at")
+
+
+def _scope(d: Declaration) -> dict[str, Any]:
+    return {"scope_kind": d.scope_kind, "brand_ids": d.brand_ids, "account_ids": d.account_ids}
+
+
+async def preview(session: AsyncSession, principal: Principal, d: Declaration) -> int:
+    await _authorise(session, principal)
+    await _validate(session, d)
+    now = await repository.clock(session)
+    window = (d.starts_at, d.ends_at) if d.starts_at and d.starts_at > now else None
+    return await repository.count_in_scope(session, d.scope_kind, repository.scope_params(_scope(d)), window)
+
+
+def _pause_audit(principal: Principal, crisis_id: uuid.UUID) -> tuple[str, dict[str, Any]]:
+    return audit.insert_from(
+        "paused", actor=principal, action="post.paused", subject_type="post", id_expr="id",
+        before_expr="jsonb_build_object('status', old_status)",
+        after_expr=f"jsonb_build_object('status', 'paused', 'crisis_id', '{crisis_id}', 'scheduled_at', scheduled_at)",
+        correlation_id=str(crisis_id))
+
+
+async def declare(session: AsyncSession, principal: Principal, d: Declaration) -> tuple[Crisis, list[uuid.UUID]]:
+    await _authorise(session, principal)
+    await _validate(session, d)
+    started = await repository.clock(session)
+    immediate = d.starts_at is None or d.starts_at <= started
+    crisis_id = uuid.uuid4()
+    if immediate:
+        # Waits for every publish in flight; publishes that start now wait for this commit.
+        await fence.take_exclusive(session)
+    crisis = await repository.insert_crisis(session, {
+        "id": crisis_id, "severity": d.severity, **_scope(d), "reason": d.reason, "responders": d.responders,
+        "status": "active" if immediate else "scheduled", "starts_at": d.starts_at, "ends_at": d.ends_at,
+        "declared_by_kind": str(principal.kind), "declared_by_id": principal.id,
+        "activated_at": await repository.clock(session) if immediate else None,
+    })
+    # A window ahead pauses, now, what is already scheduled inside it; the rest freezes at starts_at.
+    window = None if immediate else (d.starts_at, d.ends_at)
+    paused = await repository.freeze(session, crisis, _pause_audit(principal, crisis_id), window)
+    in_flight = await repository.published_since(session, crisis, started) if immediate else []
+    crisis = await repository.update_crisis(session, crisis_id, {"paused_count": paused})
+    detail = {"paused": paused, "in_flight_published": [str(i) for i in in_flight], "severity": d.severity,
+              "window": bool(window)}
+    await repository.add_event(session, crisis_id, "declared" if immediate else "window_declared",
+                               str(principal.kind), principal.id, detail)
+    await audit.record(session, principal, "crisis.declared", "crisis", crisis_id, after={
+        **_scope(d), "severity": d.severity, "reason": d.reason, "status": crisis.status, "paused": paused,
+        "starts_at": d.starts_at, "ends_at": d.ends_at, "responders": d.responders})
+    return crisis, in_flight
+
+
+async def activate_window(session: AsyncSession, principal: Principal, crisis_id: uuid.UUID) -> int | None:
+    """Worker: a blackout window's start. Freezes like any declaration."""
+    crisis = await repository.get_crisis(session, crisis_id, for_update=True)
+    if crisis is None or crisis.status != "scheduled":
+        return None
+    await fence.take_exclusive(session)
+    paused = await repository.freeze(session, crisis, _pause_audit(principal, crisis_id))
+    now = await repository.clock(session)
+    await repository.update_crisis(session, crisis_id, {"status": "active", "activated_at": now,
+                                                        "paused_count": crisis.paused_count + paused})
+    await repository.add_event(session, crisis_id, "window_started", str(principal.kind), principal.id,
+                               {"paused": paused})
+    await audit.record(session, principal, "crisis.activated", "crisis", crisis_id,
+                       before={"status": "scheduled"}, after={"status": "active", "paused": paused})
+    return paused
+
+
+async def resolve(session: AsyncSession, principal: Principal, crisis_id: uuid.UUID, resolution: str,
+                  note: str | None, *, authorised: bool = False) -> tuple[Crisis, dict[str, int]]:
+    if not authorised:
+        await _authorise(session, principal)
+    crisis = await repository.get_crisis(session, crisis_id, for_update=True)
+    if crisis is None:
+        raise CrisisNotFound("No such crisis.")
+    if crisis.status == "resolved":
+        raise CrisisAlreadyResolved("The crisis is already resolved.", resolution=crisis.resolution)
+    # Another crisis still in force over some of these posts keeps holding them.
+    held = await repository.hand_over(session, crisis_id)
+    counts = await repository.release(session, crisis_id, resolution, audit.insert_from(
+        "released", actor=principal, action="post.released", subject_type="post", id_expr="id",
+        before_expr="jsonb_build_object('status', 'paused')",
+        after_expr=f"jsonb_build_object('status', status, 'scheduled_at', scheduled_at, 'resolution', '{resolution}')",
+        correlation_id=str(crisis_id)))
+    counts = {**{k: 0 for k in _OUTCOMES[resolution]}, **counts, "still_paused": held}
+    now = await repository.clock(session)
+    resolved = await repository.update_crisis(session, crisis_id, {
+        "status": "resolved", "resolved_at": now, "resolved_by_kind": str(principal.kind),
+        "resolved_by_id": principal.id, "resolution": resolution, "resolution_note": note, "outcome": counts})
+    await repository.add_event(session, crisis_id, "resolved", str(principal.kind), principal.id,
+                               {"resolution": resolution, "note": note, "counts": counts})
+    await audit.record(session, principal, "crisis.resolved", "crisis", crisis_id, before={"status": crisis.status},
+                       after={"status": "resolved", "resolution": resolution, "counts": counts, "note": note})
+    return resolved, counts
+
+
+_OUTCOMES = {"review": ("review",), "resume": ("resumed", "unscheduled"), "cancel": ("cancelled",)}
+
+
+async def run_windows(session: AsyncSession, principal: Principal) -> tuple[int, int]:
+    """Worker: switch on windows that began, resolve (review) those that ended."""
+    starting, ending = await repository.due_windows(session)
+    for crisis_id in starting:
+        await activate_window(session, principal, crisis_id)
+    for crisis_id in ending:
+        await resolve(session, principal, crisis_id, "review", "blackout window ended", authorised=True)
+    return len(starting), len(ending)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+async def get_crisis(session: AsyncSession, crisis_id: uuid.UUID) -> tuple[Crisis, list[CrisisEvent]]:
+    crisis = await repository.get_crisis(session, crisis_id)
+    if crisis is None:
+        raise CrisisNotFound("No such crisis.")
+    return crisis, await repository.timeline(session, crisis_id)
+
+
+async def list_crises(session: AsyncSession, *, status: list[str] | None, page: PageParams) -> list[Crisis]:
+    return await repository.list_crises(session, status=status, after=cursor_after(page), limit=page.limit + 1)
+
+
+async def in_force_for(session: AsyncSession, account_id: uuid.UUID, brand_id: uuid.UUID) -> list[Crisis]:
+    return await repository.in_force_for(session, account_id, brand_id)
+
+
+async def open_crises(session: AsyncSession) -> list[Crisis]:
+    return await repository.open_crises(session)
+
+
+async def now(session: AsyncSession) -> datetime:
+    return await repository.clock(session)
+
+
+async def visible_in_force(session: AsyncSession, access: Access) -> list[Crisis]:
+    """Crises in force over anything this caller can see (for /v1/me and post responses)."""
+    now_ = await repository.clock(session)
+    crises = [c for c in await repository.open_crises(session) if in_force(c, now_)]
+    if access.sees_everything:
+        return crises
+    brands = await repository.account_brands(session, list(access.visible_account_ids))
+    return [c for c in crises if c.scope_kind == "organization"
+            or set(c.brand_ids or []) & (access.visible_brand_ids | set(brands.values()))
+            or set(c.account_ids or []) & access.visible_account_ids
+            or await _brand_accounts_overlap(session, c, access)]
+
+
+async def _brand_accounts_overlap(session: AsyncSession, crisis: Crisis, access: Access) -> bool:
+    if crisis.scope_kind != "accounts" or not access.visible_brand_ids:
+        return False
+    brands = await repository.account_brands(session, list(crisis.account_ids or []))
+    return bool(set(brands.values()) & access.visible_brand_ids)
+
+
+async def check_schedulable(session: AsyncSession, account_id: uuid.UUID, brand_id: uuid.UUID,
+                            when: datetime) -> None:
+    """Nothing is scheduled while a crisis holds the account, nor into a window ahead."""
+    holding = await repository.in_force_for(session, account_id, brand_id)
+    if holding:
+        raise CrisisActive("A crisis is active on this account: nothing is scheduled, posts go out by hand.",
+                           crisis_ids=[str(c.id) for c in holding])
+    windows = await repository.windows_at(session, account_id, brand_id, when)
+    if windows:
+        w = windows[0]
+        raise BlackoutWindow(
+            f"{when.isoformat()} falls in a blackout window ({w.starts_at.isoformat() if w.starts_at else ''} – "
+            f"{w.ends_at.isoformat() if w.ends_at else 'open-ended'}).", crisis_id=str(w.id),
+            pointer="#/scheduled_at")

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class ConnectorIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["log", "webhook"] = "log"
+    url: AnyHttpUrl | None = Field(default=None, description="The gateway (webhook)")
+    secret: str | None = Field(default=None, min_length=10, max_length=200,
+                               description="whsec_… signing secret; omitted for a webhook = keep or generate one")
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+
+    @field_validator("secret")
+    @classmethod
+    def _whsec(cls, v: str | None) -> str | None:
+        if v is not None:
+            import base64
+
+            try:
+                base64.b64decode(v.removeprefix("whsec_"), validate=True)
+            except ValueError:
+                raise ValueError("must be whsec_ followed by base64") from None
+        return v
+
+    @model_validator(mode="after")
+    def _url(self):
+        if self.kind == "webhook" and self.url is None:
+            raise ValueError("a webhook connector needs a url")
+        return self
+
+
+class ConnectorRead(BaseModel):
+    account_id: uuid.UUID
+    kind: str
+    url: str | None
+    timeout_seconds: float
+    max_attempts: int
+    has_secret: bool
+    secret: str | None = Field(description="Only when a secret was just generated: shown once")
+    version: int
+
+
+class PublicationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    post_id: uuid.UUID
+    account_id: uuid.UUID
+    revision: int
+    content_hash: str
+    connector: str
+    body: str
+    link: str | None
+    media: list[str]
+    labels: list[str]
+    attempt: int
+    response_status: int | None
+    external_id: str | None
+    published_by_kind: str
+    published_by_id: uuid.UUID | None
+    sent_at: datetime
+    retracted_at: datetime | None

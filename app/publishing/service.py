@@ -1,0 +1,337 @@
+"""Publishing: the scheduler's claims, manual publish and retract, connectors.
+
+Every send holds the shared side of the publish fence (app/fence.py) on its own connection
+from its final status check until its outcome is committed, so a crisis declaration either
+waits for it (and lists it) or happens first (and the send sees its post paused).
+At most once: a post is claimed by one worker (SKIP LOCKED), re-checked under the fence, the
+send is marked before the connector call (a worker that dies mid-call leaves the post
+``failed``, never re-sent), and ``publications.post_id`` is unique.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app import fence
+from app.access import service as access_service
+from app.access.policy import Access, Role
+from app.audit import service as audit
+from app.crises import service as crises_service
+from app.db import dedicated_session
+from app.errors import NotFound, PreconditionFailed
+from app.models import AccountConnector, Post, PostRevision
+from app.posts.errors import InvalidTransition, PostActionForbidden, PostNotFound
+from app.posts.workflow import Action, IllegalTransition, State, allowed, transition
+from app.publishing import repository
+from app.publishing.connectors import ConnectorConfig, Outgoing, SendResult, backoff_seconds, connector_for
+from app.publishing.errors import ContentNotApproved, CrisisFreeze, PublishFailed
+from app.security import SYSTEM, Principal
+
+log = structlog.get_logger("socialgov.publishing")
+
+CLAIM_LEASE_SECONDS = 30.0
+
+
+def _move(post: Post, action: Action) -> State:
+    try:
+        return transition(State(post.status), action)
+    except IllegalTransition:
+        raise InvalidTransition(f"Cannot {action.value} a post that is {post.status}.", current_status=post.status,
+                                allowed_transitions=[a.value for a in allowed(State(post.status))]) from None
+
+
+def _config(row: AccountConnector | None) -> ConnectorConfig:
+    if row is None:
+        return ConnectorConfig()
+    return ConnectorConfig(row.kind, row.url, row.secret, row.timeout_seconds, row.max_attempts)
+
+
+@dataclass
+class Prepared:
+    post: Post
+    revision: PostRevision
+    outgoing: Outgoing
+    config: ConnectorConfig
+
+
+async def _prepare(session: AsyncSession, post: Post) -> Prepared:
+    """The approved revision, checked against the approved hash: anything else never leaves."""
+    rev = await repository.revision(session, post.id, post.approved_revision or post.revision)
+    if rev is None or post.approved_content_hash is None or rev.content_hash != post.approved_content_hash \
+            or post.approved_revision != post.revision:
+        raise ContentNotApproved("The post's content is not the approved content; it will not be published.")
+    account = await repository.account(session, post.account_id)
+    assert account is not None
+    out = Outgoing(post.id, post.account_id, account.platform, account.handle, rev.number, rev.content_hash,
+                   rev.body, rev.link, list(rev.media), list(rev.labels), post.publish_attempts + 1)
+    return Prepared(post, rev, out, _config(await repository.connector(session, post.account_id)))
+
+
+async def _pause_for_crisis(session: AsyncSession, actor: Principal, post: Post, crisis_id: uuid.UUID) -> None:
+    await repository.set_post(session, post.id, {
+        "status": State.paused.value, "paused_scheduled_at": post.scheduled_at, "paused_by_crisis_id": crisis_id,
+        "pause_reason": "crisis", "lease_until": None, "next_attempt_at": None})
+    await audit.record(session, actor, "post.paused", "post", post.id, before={"status": post.status},
+                       after={"status": "paused", "crisis_id": crisis_id}, correlation_id=str(crisis_id))
+
+
+async def _begin_send(session: AsyncSession, actor: Principal, prepared: Prepared) -> None:
+    post = prepared.post
+    await repository.set_post(session, post.id, {
+        "status": State.publishing.value, "publish_attempts": prepared.outgoing.attempt,
+        "sending_since": await repository.now(session), "next_attempt_at": None,
+        "lease_until": None})
+    # the lease covers the connector call and a margin
+    await repository.lease_for(session, post.id, prepared.config.timeout_seconds + 30)
+    await audit.record(session, actor, "post.publish_started", "post", post.id, before={"status": post.status},
+                       after={"status": "publishing", "attempt": prepared.outgoing.attempt,
+                              "connector": prepared.config.kind, "revision": prepared.revision.number})
+
+
+async def _finish_send(session: AsyncSession, actor: Principal, prepared: Prepared, result: SendResult,
+                       *, retry: bool) -> str:
+    post, out = prepared.post, prepared.outgoing
+    if result.ok:
+        fresh = await repository.record_publication(session, {
+            "id": uuid.uuid4(), "post_id": post.id, "account_id": post.account_id, "revision": out.revision,
+            "content_hash": out.content_hash, "connector": prepared.config.kind, "body": out.body, "link": out.link,
+            "media": out.media, "labels": out.labels, "attempt": out.attempt, "response_status": result.status,
+            "external_id": result.external_id, "published_by_kind": str(actor.kind), "published_by_id": actor.id})
+        if not fresh:  # cannot happen while the claim works; if it ever does, never publish twice
+            log.error("post already has a publication", post_id=str(post.id))
+        await repository.set_post(session, post.id, {
+            "status": State.published.value, "published_at": await repository.now(session), "sending_since": None,
+            "lease_until": None, "last_error": None})
+        await audit.record(session, actor, "post.published", "post", post.id, before={"status": "publishing"},
+                           after={"status": "published", "revision": out.revision, "content_hash": out.content_hash,
+                                  "connector": prepared.config.kind, "external_id": result.external_id})
+        return "published"
+    if retry and result.retryable and out.attempt < prepared.config.max_attempts:
+        wait = backoff_seconds(out.attempt)
+        await repository.set_post(session, post.id, {"sending_since": None, "lease_until": None,
+                                                     "last_error": result.error})
+        await repository.retry_in(session, post.id, wait)
+        await audit.record(session, actor, "post.publish_retry", "post", post.id, after={
+            "attempt": out.attempt, "error": result.error, "retry_in_seconds": wait})
+        return "retry"
+    await repository.set_post(session, post.id, {"status": State.failed.value, "sending_since": None,
+                                                 "lease_until": None, "last_error": result.error})
+    await audit.record(session, actor, "post.publish_failed", "post", post.id, before={"status": "publishing"},
+                       after={"status": "failed", "attempt": out.attempt, "error": result.error})
+    return "failed"
+
+
+async def deliver(maker: async_sessionmaker[AsyncSession], post_id: uuid.UUID, lease: Any,
+                  actor: Principal = SYSTEM) -> str:
+    """The scheduler's send of one claimed post. Returns the outcome."""
+    async with dedicated_session(maker) as session:
+        await fence.hold_shared(session)
+        try:
+            post = await repository.lock_post(session, post_id)
+            if post is None or post.status != State.publishing or post.lease_until != lease \
+                    or post.sending_since is not None:
+                await session.rollback()
+                return "lost"  # frozen, or taken over: not ours to send
+            account = await repository.account(session, post.account_id)
+            crises = await crises_service.in_force_for(session, post.account_id, account.brand_id)
+            if crises:  # nothing goes out on schedule during a crisis
+                await _pause_for_crisis(session, actor, post, crises[0].id)
+                await session.commit()
+                return "paused"
+            try:
+                prepared = await _prepare(session, post)
+            except ContentNotApproved as exc:
+                await repository.set_post(session, post.id, {"status": State.failed.value, "lease_until": None,
+                                                             "last_error": exc.detail})
+                await audit.record(session, actor, "post.publish_failed", "post", post.id,
+                                   before={"status": "publishing"}, after={"status": "failed", "error": exc.detail})
+                await session.commit()
+                return "failed"
+            await _begin_send(session, actor, prepared)
+            await session.commit()
+            result = await connector_for(prepared.config).send(prepared.outgoing)
+            outcome = await _finish_send(session, actor, prepared, result, retry=True)
+            await session.commit()
+            return outcome
+        finally:
+            await fence.release_shared(session)
+
+
+async def run_due(maker: async_sessionmaker[AsyncSession], limit: int = 20, concurrency: int = 8) -> int:
+    """One scheduler pass: claim due posts (SKIP LOCKED) and send them."""
+    async with maker() as session:
+        claimed = await repository.claim_due(session, limit, CLAIM_LEASE_SECONDS)
+        if claimed:
+            await audit.record_many(session, SYSTEM, [
+                audit.Entry("post.claimed", "post", pid, after={"status": "publishing"}) for pid, _ in claimed])
+        await session.commit()
+    if not claimed:
+        return 0
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(pid, lease):
+        async with gate:
+            try:
+                return await deliver(maker, pid, lease)
+            except Exception:
+                log.exception("publishing failed", post_id=str(pid))
+                return "error"
+
+    await asyncio.gather(*(one(pid, lease) for pid, lease in claimed))
+    return len(claimed)
+
+
+async def sweep_abandoned(session: AsyncSession, actor: Principal = SYSTEM) -> int:
+    failed = await repository.abandoned_sends(session)
+    await audit.record_many(session, actor, [
+        audit.Entry("post.publish_failed", "post", p.id, before={"status": "publishing"},
+                    after={"status": "failed", "error": p.last_error}) for p in failed])
+    return len(failed)
+
+
+# --- by hand ------------------------------------------------------------------------------
+
+def _crisis_block(access: Access, principal: Principal, crises, rev: PostRevision) -> str | None:
+    """During a crisis only responders publish, and only crisis responses: revisions that
+    passed the crisis stages after the crisis took hold."""
+    for c in crises:
+        if not crises_service.is_responder(access, principal, c):
+            return "A crisis is active here: only its responders publish."
+        began = c.activated_at or c.declared_at
+        if rev.crisis_id is None or rev.submitted_at is None or rev.submitted_at < began:
+            return ("A crisis is active here: only crisis responses (submitted and approved under the crisis "
+                    "stages after it began) are published.")
+    return None
+
+
+async def publish_now(maker: async_sessionmaker[AsyncSession], principal: Principal, post_id: uuid.UUID, *,
+                      expected_version: int | None) -> str:
+    async with dedicated_session(maker) as session:
+        await fence.hold_shared(session)
+        try:
+            post = await repository.lock_post(session, post_id)
+            if post is None:
+                raise PostNotFound("No such post.")
+            access = await access_service.effective_access(session, principal)
+            account = await repository.account(session, post.account_id)
+            if not access.sees(account.brand_id, account.id):
+                raise PostNotFound("No such post.")
+            if not access.has_role(Role.publisher, brand_id=account.brand_id, account_id=account.id):
+                raise PostActionForbidden("Only a publisher of this account publishes.")
+            if expected_version is not None and expected_version != post.version:
+                raise PreconditionFailed(f"The post is at version {post.version}, not {expected_version}.",
+                                         current_version=post.version, header="If-Match")
+            _move(post, Action.publish)
+            prepared = await _prepare(session, post)
+            crises = await crises_service.in_force_for(session, post.account_id, account.brand_id)
+            blocked = _crisis_block(access, principal, crises, prepared.revision)
+            if blocked:
+                raise CrisisFreeze(blocked, crisis_ids=[str(c.id) for c in crises])
+            await _begin_send(session, principal, prepared)
+            await session.commit()
+            result = await connector_for(prepared.config).send(prepared.outgoing)
+            outcome = await _finish_send(session, principal, prepared, result, retry=False)
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        finally:
+            await fence.release_shared(session)
+    if outcome != "published":
+        raise PublishFailed(f"The {prepared.config.kind} connector did not publish: {result.error}.",
+                            connector_status=result.status)
+    return outcome
+
+
+async def retract(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *,
+                  expected_version: int | None) -> None:
+    post = await repository.lock_post(session, post_id)
+    if post is None:
+        raise PostNotFound("No such post.")
+    access = await access_service.effective_access(session, principal)
+    account = await repository.account(session, post.account_id)
+    if not access.sees(account.brand_id, account.id):
+        raise PostNotFound("No such post.")
+    if not access.has_role(Role.publisher, brand_id=account.brand_id, account_id=account.id):
+        raise PostActionForbidden("Only a publisher of this account retracts.")
+    if expected_version is not None and expected_version != post.version:
+        raise PreconditionFailed(f"The post is at version {post.version}, not {expected_version}.",
+                                 current_version=post.version, header="If-Match")
+    target = _move(post, Action.retract)
+    pub = await repository.publication(session, post.id)
+    config = _config(await repository.connector(session, post.account_id))
+    out = Outgoing(post.id, post.account_id, account.platform, account.handle, pub.revision, pub.content_hash,
+                   pub.body, pub.link, list(pub.media), list(pub.labels), pub.attempt)
+    result = await connector_for(config).retract(out)
+    if not result.ok:
+        raise PublishFailed(f"The {config.kind} connector did not retract: {result.error}.",
+                            connector_status=result.status)
+    await repository.mark_retracted(session, post.id)
+    await repository.set_post(session, post.id, {"status": target.value})
+    await audit.record(session, principal, "post.retracted", "post", post.id, before={"status": post.status},
+                       after={"status": target.value})
+
+
+# --- connector configuration --------------------------------------------------------------
+
+def connector_view(account_id: uuid.UUID, row: AccountConnector | None, secret: str | None = None) -> dict[str, Any]:
+    cfg = _config(row)
+    return {"account_id": account_id, "kind": cfg.kind, "url": cfg.url, "timeout_seconds": cfg.timeout_seconds,
+            "max_attempts": cfg.max_attempts, "has_secret": bool(cfg.secret), "secret": secret,
+            "version": row.version if row else 0}
+
+
+async def _admin_account(session: AsyncSession, principal: Principal, account_id: uuid.UUID, *, write: bool):
+    access = await access_service.effective_access(session, principal)
+    account = await repository.account(session, account_id)
+    if account is None or not access.sees(account.brand_id, account.id):
+        raise NotFound("No such account.")
+    if not access.has_role(Role.account_admin if write else Role.publisher, brand_id=account.brand_id,
+                           account_id=account.id):
+        raise PostActionForbidden("Only account admins configure how an account publishes.")
+    return account
+
+
+async def get_connector(session: AsyncSession, principal: Principal, account_id: uuid.UUID) -> dict[str, Any]:
+    await _admin_account(session, principal, account_id, write=False)
+    return connector_view(account_id, await repository.connector(session, account_id))
+
+
+async def put_connector(session: AsyncSession, principal: Principal, account_id: uuid.UUID, *, kind: str,
+                        url: str | None, secret: str | None, timeout_seconds: float,
+                        max_attempts: int) -> dict[str, Any]:
+    await _admin_account(session, principal, account_id, write=True)
+    before = await repository.connector(session, account_id)
+    shown = None
+    if kind == "webhook" and secret is None:
+        secret = before.secret if before is not None and before.secret else None
+        if secret is None:  # a new signing secret, shown once
+            secret = shown = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    row = await repository.upsert_connector(session, {
+        "account_id": account_id, "kind": kind, "url": url if kind == "webhook" else None,
+        "secret": secret if kind == "webhook" else None, "timeout_seconds": timeout_seconds,
+        "max_attempts": max_attempts})
+    view = connector_view(account_id, row, shown)
+    await audit.record(session, principal, "connector.updated", "account", account_id,
+                       before={k: v for k, v in connector_view(account_id, before).items() if k != "secret"},
+                       after={k: v for k, v in view.items() if k != "secret"})
+    return view
+
+
+async def get_publication(session: AsyncSession, principal: Principal, post_id: uuid.UUID):
+    post = await repository.get_post(session, post_id)
+    access = await access_service.effective_access(session, principal)
+    account = await repository.account(session, post.account_id) if post else None
+    if post is None or not access.sees(account.brand_id, account.id):
+        raise PostNotFound("No such post.")
+    pub = await repository.publication(session, post_id)
+    if pub is None:
+        raise NotFound("This post has not been published.")
+    return pub
