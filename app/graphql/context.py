@@ -1,6 +1,23 @@
-"""GraphQL context: built from the same ``authenticate`` dependency as REST."""
+"""GraphQL context: built from the same ``authenticate`` dependency as REST.
+
+One request, one ``AsyncSession`` (the unit of work that ``UnitOfWorkRoute`` commits when
+the answer is < 400), guarded by one ``asyncio.Lock``.
+
+Why a lock and not a short session per loader batch (what STYLE.md suggests): a mutation's
+result is read back inside its own, still uncommitted transaction — a second session would
+not see it — and in the rollback test tier every session is bound to one connection anyway.
+Strawberry resolves sibling fields concurrently, and one ``AsyncSession`` must never be used
+by two coroutines at once, so every resolver and every DataLoader batch that touches the
+session holds ``ctx.lock`` for exactly as long as it uses it (``async with ctx.db() as s``).
+Loaders still batch: the lock only serialises the batches' statements, whose number stays
+bounded by the query's depth. Never await a loader while holding the lock: its batch waits
+for the same lock.
+"""
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -8,8 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.fastapi import BaseContext
 
 from app.db import request_session
-from app.errors import Unauthenticated
-from app.security import Principal, optional_principal
+from app.errors import InsufficientScope, Unauthenticated
+from app.graphql.loaders import Loaders
+from app.security import Principal, Scope, optional_principal
 
 
 class Context(BaseContext):
@@ -17,6 +35,8 @@ class Context(BaseContext):
         super().__init__()
         self._request = request
         self._principal = principal
+        self.lock = asyncio.Lock()
+        self.loaders = Loaders(self)
 
     @property
     def principal(self) -> Principal:
@@ -24,9 +44,27 @@ class Context(BaseContext):
             raise Unauthenticated("This query needs a bearer token.")
         return self._principal
 
+    def require(self, *scopes: Scope) -> Principal:
+        """The same scope rule as REST's ``require(...)``: the token carries one of ``scopes``."""
+        principal = self.principal
+        if not principal.has_scope(*scopes):
+            raise InsufficientScope(f"This call needs one of the scopes: {', '.join(s.value for s in scopes)}.",
+                                    required_scopes=[s.value for s in scopes])
+        return principal
+
     @property
     def session(self) -> AsyncSession:
+        """The request's session. Use it only under ``self.lock`` — prefer ``db()``."""
         return request_session(self._request)
+
+    @contextlib.asynccontextmanager
+    async def db(self) -> AsyncIterator[AsyncSession]:
+        async with self.lock:
+            yield self.session
+
+    def reset_loaders(self) -> None:
+        """After a mutation: nothing cached before it may describe the world after it."""
+        self.loaders = Loaders(self)
 
 
 async def get_context(request: Request,

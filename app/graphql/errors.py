@@ -1,11 +1,24 @@
-"""One schema extension renders AppError as ``extensions.code`` (same code as REST);
-anything else is masked so internals never leak."""
+"""How GraphQL answers failures.
+
+- Queries (and anything outside a mutation's use case): one schema extension renders
+  AppError as ``extensions.code`` (same code as REST); anything else is masked so internals
+  never leak.
+- Mutations: expected failures are data, a ``Problem`` member of the result union
+  (app/graphql/mutation.py).
+"""
 from __future__ import annotations
 
+import re
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from app.errors import AppError
+
+if TYPE_CHECKING:
+    from app.content.graphql import FindingType
 
 
 def _unexpected(error: GraphQLError) -> bool:
@@ -26,3 +39,82 @@ class AppErrorExtension(MaskErrors):
             elif original is None and error.message == "Internal server error":
                 error.extensions = {**(error.extensions or {}), "code": "internal-error", "status": 500}
         return processed
+
+
+# --- expected errors of mutations, as union members ---------------------------------------
+# A mutation answers ``<Success> | Problem``: every AppError its use case raises becomes a
+# Problem with the same ``code`` (and ``status``) that REST puts in its problem+json body.
+
+_LOCATIONS = ("pointer", "parameter", "path_parameter", "header")  # as in AppError.location()
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def _to_input(member: str, value: str) -> str | None:
+    if member == "header":
+        return "#/expectedVersion" if value.lower() == "if-match" else None
+    if member == "pointer":
+        return re.sub(r"[^/#]+", lambda m: camel(m.group(0)), value)
+    return "#/" + camel(value)
+
+
+def input_pointer(exc: AppError) -> str | None:
+    """Where the offending value sits, as a JSON Pointer into the mutation's input
+    (``#/scheduledAt``); REST's If-Match header is ``expectedVersion`` here."""
+    where = exc.location()
+    return None if where is None else _to_input(*where)
+
+
+@strawberry.interface(name="Error", description="An expected failure: the same code REST answers as problem+json")
+class ErrorInterface:
+    code: str = strawberry.field(description="Stable, e.g. self-approval (REST: the problem type's last segment)")
+    message: str
+    status: int = strawberry.field(description="The HTTP status REST answers for the same failure")
+
+
+@strawberry.type
+class FieldError:
+    message: str
+    pointer: str | None
+
+
+@strawberry.type(description="Any expected failure; fields beyond code/message/status are set where they apply")
+class Problem(ErrorInterface):
+    title: str
+    pointer: str | None = strawberry.field(description="JSON Pointer into the input: the offending field")
+    current_status: str | None = None
+    allowed_transitions: list[str] | None = None
+    current_version: int | None = None
+    current_revision: int | None = None
+    open_stage: str | None = None
+    required_scopes: list[str] | None = None
+    errors: list[FieldError] | None = None
+    raw_findings: strawberry.Private[list[dict[str, Any]] | None] = None
+
+    @strawberry.field(description="content-blocked: the blocking findings")
+    def findings(self) -> list[Annotated[FindingType, strawberry.lazy("app.content.graphql")]] | None:
+        from app.content.graphql import FindingType
+
+        return None if self.raw_findings is None else [FindingType.of(f) for f in self.raw_findings]
+
+    @classmethod
+    def of(cls, exc: AppError) -> Problem:
+        x = exc.extra
+        errors = None
+        if isinstance(x.get("errors"), list):
+            errors = [FieldError(message=str(e.get("detail", "")), pointer=_field_pointer(e))
+                      for e in x["errors"] if isinstance(e, dict)]
+        return cls(code=exc.code, message=exc.detail, status=exc.status, title=exc.title,
+                   pointer=input_pointer(exc) or next((e.pointer for e in errors or () if e.pointer), None),
+                   current_status=x.get("current_status"),
+                   allowed_transitions=x.get("allowed_transitions"), current_version=x.get("current_version"),
+                   current_revision=x.get("current_revision"), open_stage=x.get("open_stage"),
+                   required_scopes=x.get("required_scopes"), errors=errors, raw_findings=x.get("findings"))
+
+
+def _field_pointer(entry: dict[str, Any]) -> str | None:
+    member = next((m for m in _LOCATIONS if entry.get(m)), None)
+    return None if member is None else _to_input(member, str(entry[member]))

@@ -35,7 +35,8 @@ class MeQuery:
     async def me(self, info: strawberry.Info) -> MeType:
         ctx = info.context
         principal = ctx.principal
-        access = await access_service.effective_access(ctx.session, principal)
+        async with ctx.db() as session:
+            access = await access_service.effective_access(session, principal)
         return MeType(
             kind=principal.kind.value, id=principal.id, name=principal.name, email=principal.email,
             scopes=sorted(principal.scopes), admin=access.admin,

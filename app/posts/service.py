@@ -414,6 +414,27 @@ async def approvals(session: AsyncSession, principal: Principal, post_id: uuid.U
     rev = await repository.get_revision(session, post.id, post.revision)
     assert rev is not None
     taken = await approvals_service.decisions(session, post.id, rev.number, post.review_round)
+    return await _approvals_view(session, post, rev, ctx.brand_id, taken, {})
+
+
+async def approvals_for_posts(session: AsyncSession, views: list[PostView]) -> list[ApprovalsView]:
+    """Batch form of ``approvals`` for posts the caller has already read (GraphQL loaders):
+    no authorisation here. Statements: two, plus one per distinct (role, account) still pending."""
+    posts = [v.post for v in views]
+    taken = await approvals_service.decisions_for_posts(session, [(p.id, p.revision, p.review_round) for p in posts])
+    by_key: dict[tuple[uuid.UUID, int, int], list[Approval]] = {}
+    for a in taken:
+        by_key.setdefault((a.post_id, a.revision, a.round), []).append(a)
+    brands = await repository.account_brands(session, list({p.account_id for p in posts}))
+    holders: dict[tuple[str, uuid.UUID], list[uuid.UUID]] = {}
+    return [await _approvals_view(session, v.post, v.revision, brands[v.post.account_id],
+                                  by_key.get((v.post.id, v.post.revision, v.post.review_round), []), holders)
+            for v in views]
+
+
+async def _approvals_view(session: AsyncSession, post: Post, rev: PostRevision, brand_id: uuid.UUID,
+                          taken: list[Approval], holders: dict[tuple[str, uuid.UUID], list[uuid.UUID]],
+                          ) -> ApprovalsView:
     prog = progress(_stages(rev), [approvals_service.as_decision(a) for a in taken])
     open_ = current(prog) if post.status == State.in_review else None
     decided = {(a.decided_by_kind, a.decided_by_id) for a in taken}
@@ -422,8 +443,11 @@ async def approvals(session: AsyncSession, principal: Principal, post_id: uuid.U
         pending: list[uuid.UUID] = []
         if not p.complete and post.status == State.in_review:
             if p.stage.role:
-                pending = await access_service.holders(session, Role(p.stage.role), brand_id=ctx.brand_id,
-                                                       account_id=post.account_id)
+                key = (p.stage.role, post.account_id)
+                if key not in holders:
+                    holders[key] = await access_service.holders(session, Role(p.stage.role), brand_id=brand_id,
+                                                                account_id=post.account_id)
+                pending = holders[key]
             else:
                 pending = list(p.stage.approvers)
             pending = [u for u in pending if ("user", u) not in decided
@@ -431,6 +455,14 @@ async def approvals(session: AsyncSession, principal: Principal, post_id: uuid.U
         views.append(StageView(p, p is open_, [a for a in taken if a.stage_index == p.stage.index
                                                 and a.decision == "approve"], pending))
     return ApprovalsView(post, rev, views, taken)
+
+
+async def revisions_for_posts(session: AsyncSession, post_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[PostRevision]]:
+    """Batch form of ``revisions`` for posts the caller has already read: no authorisation here."""
+    out: dict[uuid.UUID, list[PostRevision]] = {p: [] for p in post_ids}
+    for r in await repository.list_revisions(session, post_ids):
+        out[r.post_id].append(r)
+    return out
 
 
 async def flag_missed_schedules(session: AsyncSession, principal: Principal) -> int:

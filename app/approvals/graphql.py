@@ -1,0 +1,177 @@
+"""GraphQL adapter for approval policies and decisions (same service calls as
+app/approvals/router.py)."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+
+from app.approvals import service
+from app.approvals.schemas import PolicyIn
+from app.approvals.stages import BUILTIN_STAGES
+from app.graphql import mutation
+from app.graphql.errors import Problem
+from app.graphql.paging import FIRST, Page, page_params
+from app.models import Approval, ApprovalPolicy
+from app.pagination import created_key, make_page
+from app.security import Scope
+
+POLICY_READ = (Scope.posts_read, Scope.posts_write, Scope.access_read, Scope.access_admin)
+POLICY_WRITE = (Scope.access_admin, Scope.posts_write)
+
+
+@strawberry.type(name="Decision", description="One approve / reject / request-changes on a revision")
+class DecisionType:
+    id: uuid.UUID
+    stage_index: int
+    stage_name: str
+    decision: str
+    decided_by_kind: str
+    decided_by_id: uuid.UUID
+    decided_at: datetime
+    content_hash: str = strawberry.field(description="The content the decision is bound to")
+    comment: str | None
+
+    @classmethod
+    def of(cls, a: Approval) -> DecisionType:
+        return cls(id=a.id, stage_index=a.stage_index, stage_name=a.stage_name, decision=a.decision,
+                   decided_by_kind=a.decided_by_kind, decided_by_id=a.decided_by_id, decided_at=a.created_at,
+                   content_hash=a.content_hash, comment=a.comment)
+
+
+@strawberry.type(name="PolicyStage", description="Decided by N holders of a role, or by named approvers (any/all)")
+class PolicyStageType:
+    name: str
+    when: str = strawberry.field(description="always | risk>=medium | risk>=high | label:<name> | during_crisis")
+    role: str | None
+    min_approvals: int | None
+    approvers: list[uuid.UUID] | None
+    mode: str | None
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> PolicyStageType:
+        approvers = raw.get("approvers")
+        return cls(name=raw["name"], when=raw.get("when", "always"), role=raw.get("role"),
+                   min_approvals=raw.get("min_approvals"),
+                   approvers=[uuid.UUID(str(a)) for a in approvers] if approvers is not None else None,
+                   mode=raw.get("mode"))
+
+
+@strawberry.type(name="ApprovalPolicy")
+class ApprovalPolicyType:
+    row: strawberry.Private[ApprovalPolicy]
+
+    @strawberry.field
+    def id(self) -> uuid.UUID:
+        return self.row.id
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def description(self) -> str | None:
+        return self.row.description
+
+    @strawberry.field
+    def stages(self) -> list[PolicyStageType]:
+        return [PolicyStageType.of(s) for s in self.row.stages]
+
+    @strawberry.field
+    def version(self) -> int:
+        return self.row.version
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
+
+    @strawberry.field(description="The organisation's default policy")
+    async def is_default(self, info: strawberry.Info) -> bool:
+        return await info.context.loaders.default_policy_id.load("default") == self.row.id
+
+
+@strawberry.type(name="DefaultApprovalPolicy")
+class DefaultApprovalPolicyType:
+    policy_id: uuid.UUID | None
+    policy: ApprovalPolicyType | None
+    builtin_stages: list[PolicyStageType] = strawberry.field(
+        description="What applies when no policy is attached anywhere (or none of its stages applies)")
+
+
+@strawberry.input
+class PolicyStageInput:
+    name: str
+    when: str = "always"
+    role: str | None = None
+    min_approvals: int | None = None
+    approvers: list[uuid.UUID] | None = None
+    mode: str | None = strawberry.field(default=None, description="any | all (with approvers)")
+
+
+@strawberry.input
+class CreateApprovalPolicyInput:
+    name: str
+    stages: list[PolicyStageInput]
+    description: str | None = None
+
+
+@strawberry.type
+class ApprovalPolicyPayload:
+    policy: ApprovalPolicyType
+
+
+CreateApprovalPolicyResult = Annotated[ApprovalPolicyPayload | Problem, strawberry.union("CreateApprovalPolicyResult")]
+
+
+@strawberry.type
+class ApprovalsQuery:
+    @strawberry.field
+    async def approval_policies(self, info: strawberry.Info, first: int = FIRST,
+                                after: str | None = None) -> Page[ApprovalPolicyType]:
+        ctx = info.context
+        ctx.require(*POLICY_READ)
+        page = page_params(first, after)
+        async with ctx.db() as session:
+            rows = await service.list_policies(session, page)
+        items, cursor = make_page(rows, page, created_key)
+        return Page(items=[ApprovalPolicyType(row=p) for p in items], next_cursor=cursor)
+
+    @strawberry.field
+    async def approval_policy(self, info: strawberry.Info, id: uuid.UUID) -> ApprovalPolicyType | None:
+        ctx = info.context
+        ctx.require(*POLICY_READ)
+        async with ctx.db() as session:
+            return ApprovalPolicyType(row=await service.get_policy(session, id))
+
+    @strawberry.field(description="The organisation's default policy")
+    async def default_approval_policy(self, info: strawberry.Info) -> DefaultApprovalPolicyType:
+        ctx = info.context
+        ctx.require(*POLICY_READ)
+        async with ctx.db() as session:
+            default_id = await service.default_policy_id(session)
+            policy = await service.get_policy(session, default_id) if default_id else None
+        return DefaultApprovalPolicyType(policy_id=default_id,
+                                         policy=ApprovalPolicyType(row=policy) if policy else None,
+                                         builtin_stages=[PolicyStageType.of(s) for s in BUILTIN_STAGES])
+
+
+@strawberry.type
+class ApprovalsMutation:
+    @strawberry.mutation(description="A named, ordered set of stages to attach to accounts or brands")
+    async def create_approval_policy(self, info: strawberry.Info,
+                                     input: CreateApprovalPolicyInput) -> CreateApprovalPolicyResult | None:
+        async def work(session, principal):
+            body = mutation.validated(PolicyIn, {
+                "name": input.name, "description": input.description,
+                "stages": [{k: v for k, v in vars(s).items() if v is not None} for s in input.stages]})
+            policy = await service.create_policy(session, principal, name=body.name, description=body.description,
+                                                 stages=[s.stored() for s in body.stages])
+            return ApprovalPolicyPayload(policy=ApprovalPolicyType(row=policy))
+
+        return await mutation.run(info, POLICY_WRITE, work)

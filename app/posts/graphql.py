@@ -1,0 +1,445 @@
+"""GraphQL adapter for posts: the same service calls, scopes and input rules as
+app/posts/router.py. Expected failures of mutations are ``Problem`` union members carrying
+the REST problem's ``code``; where REST takes If-Match, mutations take ``expectedVersion``."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from app.approvals.graphql import DecisionType
+from app.errors import ValidationFailed
+from app.graphql import mutation
+from app.graphql.errors import Problem
+from app.graphql.paging import FIRST, Page, page_params
+from app.models import PostRevision
+from app.pagination import created_key, make_page
+from app.posts import service
+from app.posts.schemas import Decide, DecideWithReason, PostCreate, PostUpdate, ScheduleIn, TransitionIn
+from app.posts.workflow import Action, State, allowed
+from app.security import Scope
+
+if TYPE_CHECKING:
+    from app.content.graphql import FindingType
+
+READ = (Scope.posts_read, Scope.posts_write)
+WRITE = (Scope.posts_write,)
+
+# Own enum classes (same names and values as the workflow's), so the pure state machine
+# carries no GraphQL definitions.
+PostStatus = strawberry.enum(StrEnum("PostStatus", [(s.name, s.value) for s in State]),
+                             description="Where a post is in the workflow")
+PostAction = strawberry.enum(StrEnum("PostAction", [(a.name, a.value) for a in Action]),
+                             description="A workflow transition")
+
+Finding = Annotated["FindingType", strawberry.lazy("app.content.graphql")]
+
+
+@strawberry.type(name="Revision", description="One immutable version of a post's content")
+class RevisionType:
+    row: strawberry.Private[PostRevision]
+
+    @classmethod
+    def of(cls, row: PostRevision) -> RevisionType:
+        return cls(row=row)
+
+    @strawberry.field
+    def number(self) -> int:
+        return self.row.number
+
+    @strawberry.field
+    def body(self) -> str:
+        return self.row.body
+
+    @strawberry.field
+    def link(self) -> str | None:
+        return self.row.link
+
+    @strawberry.field
+    def media(self) -> list[str]:
+        return list(self.row.media or ())
+
+    @strawberry.field
+    def labels(self) -> list[str]:
+        return list(self.row.labels or ())
+
+    @strawberry.field(description="What approvals are bound to (body, link, media, labels, account)")
+    def content_hash(self) -> str:
+        return self.row.content_hash
+
+    @strawberry.field(description="Set by submit: the highest non-blocking severity found")
+    def risk(self) -> str | None:
+        return self.row.risk
+
+    @strawberry.field(description="Set by submit: every finding of the content checks")
+    def findings(self) -> list[Finding] | None:
+        from app.content.graphql import FindingType
+
+        return None if self.row.findings is None else [FindingType.of(f) for f in self.row.findings]
+
+    @strawberry.field
+    def created_by_kind(self) -> str:
+        return self.row.created_by_kind
+
+    @strawberry.field
+    def created_by_id(self) -> uuid.UUID | None:
+        return self.row.created_by_id
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+
+@strawberry.type(name="ApprovalStage", description="One stage of the current review: required, decided, pending on")
+class ApprovalStageType:
+    index: int
+    name: str
+    when: str
+    role: str | None
+    min_approvals: int | None
+    approvers: list[uuid.UUID] | None
+    mode: str | None
+    required: int
+    approved: int = strawberry.field(description="How many approvals it has")
+    complete: bool
+    open: bool = strawberry.field(description="The stage deciding now (stages are decided in order)")
+    approved_by: list[DecisionType]
+    pending_on: list[uuid.UUID] = strawberry.field(description="Users who could decide it now (admins aside)")
+
+    @classmethod
+    def of(cls, s: service.StageView) -> ApprovalStageType:
+        st = s.progress.stage
+        named = not st.role
+        return cls(index=st.index, name=st.name, when=st.when, role=st.role,
+                   min_approvals=None if named else st.min_approvals, approvers=list(st.approvers) if named else None,
+                   mode=st.mode if named else None, required=st.required, approved=len(s.progress.approvals),
+                   complete=s.progress.complete, open=s.open, approved_by=[DecisionType.of(a) for a in s.decisions],
+                   pending_on=list(s.pending_on))
+
+
+@strawberry.type(name="PostApprovals", description="The review of the post's current revision")
+class PostApprovalsType:
+    post_id: uuid.UUID
+    status: PostStatus
+    revision: int
+    review_round: int
+    submitted: bool
+    risk: str | None
+    policy_id: uuid.UUID | None
+    stages: list[ApprovalStageType]
+    decisions: list[DecisionType] = strawberry.field(description="Every decision of this revision and round")
+
+    @classmethod
+    def of(cls, v: service.ApprovalsView) -> PostApprovalsType:
+        return cls(post_id=v.post.id, status=PostStatus(v.post.status), revision=v.revision.number,
+                   review_round=v.post.review_round, submitted=v.revision.stages is not None, risk=v.revision.risk,
+                   policy_id=v.revision.policy_id, stages=[ApprovalStageType.of(s) for s in v.stages],
+                   decisions=[DecisionType.of(a) for a in v.decisions])
+
+
+@strawberry.type(name="Post")
+class PostType:
+    view: strawberry.Private[service.PostView]
+    id: uuid.UUID
+    account_id: uuid.UUID
+    author_kind: str
+    author_id: uuid.UUID
+    source: str
+    external_ref: str | None
+    status: PostStatus
+    revision: int = strawberry.field(description="The current revision's number")
+    body: str
+    link: str | None
+    media: list[str]
+    labels: list[str]
+    content_hash: str
+    scheduled_at: datetime | None
+    risk: str | None
+    missed_schedule: bool
+    approved_revision: int | None
+    review_round: int
+    allowed_transitions: list[PostAction]
+    active_crises: list[uuid.UUID] = strawberry.field(description="Crises in force over this post's account")
+    version: int = strawberry.field(description="Pass as expectedVersion (REST: the ETag) to fence stale writes")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, view: service.PostView) -> PostType:
+        # Copied now: the ORM row may be refreshed in place by a later statement of the request.
+        p, r = view.post, view.revision
+        return cls(view=view, id=p.id, account_id=p.account_id, author_kind=p.author_kind, author_id=p.author_id,
+                   source=p.source, external_ref=p.external_ref, status=PostStatus(p.status), revision=p.revision,
+                   body=r.body, link=r.link, media=list(r.media), labels=list(r.labels),
+                   content_hash=r.content_hash, scheduled_at=p.scheduled_at, risk=p.risk,
+                   missed_schedule=view.missed_schedule, approved_revision=p.approved_revision,
+                   review_round=p.review_round,
+                   allowed_transitions=[PostAction(a.value) for a in allowed(State(p.status))],
+                   active_crises=list(view.active_crises), version=p.version, created_at=p.created_at, updated_at=p.updated_at)
+
+    @strawberry.field
+    def current_revision(self) -> RevisionType:
+        return RevisionType.of(self.view.revision)
+
+    @strawberry.field(description="Every revision, oldest first")
+    async def revisions(self, info: strawberry.Info) -> list[RevisionType]:
+        rows = await info.context.loaders.revisions.load((self.id, self.revision))
+        return [RevisionType.of(r) for r in rows]
+
+    @strawberry.field(description="Each stage of the current review: required, decided, by whom, pending on whom")
+    async def approvals(self, info: strawberry.Info) -> PostApprovalsType:
+        return PostApprovalsType.of(await info.context.loaders.approvals.load(self.view))
+
+
+# --- queries ------------------------------------------------------------------------------
+
+@strawberry.input
+class PostFilter:
+    account_id: uuid.UUID | None = None
+    status: list[PostStatus] | None = strawberry.field(default=None, description="Any of these")
+    author_id: uuid.UUID | None = None
+    label: str | None = None
+    scheduled_from: datetime | None = strawberry.field(default=None, description="scheduledAt >= this")
+    scheduled_to: datetime | None = strawberry.field(default=None, description="scheduledAt < this")
+    missed_schedule: bool | None = None
+
+
+def _label(label: str | None) -> str | None:
+    if label is None:
+        return None
+    label = label.strip()
+    if not 1 <= len(label) <= 64:
+        raise ValidationFailed("label must be 1 to 64 characters.", parameter="label")
+    return label.casefold()
+
+
+@strawberry.type
+class PostsQuery:
+    @strawberry.field
+    async def post(self, info: strawberry.Info, id: uuid.UUID) -> PostType | None:
+        ctx = info.context
+        principal = ctx.require(*READ)
+        async with ctx.db() as session:
+            return PostType.of(await service.get_post(session, principal, id))
+
+    @strawberry.field(description="Posts on accounts you can see, oldest first")
+    async def posts(self, info: strawberry.Info,
+                    where: Annotated[PostFilter | None, strawberry.argument(name="filter")] = None,
+                    first: int = FIRST, after: str | None = None) -> Page[PostType]:
+        ctx = info.context
+        principal = ctx.require(*READ)
+        f = where or PostFilter()
+        page = page_params(first, after)
+        async with ctx.db() as session:
+            views = await service.list_posts(
+                session, principal, page=page, account_id=f.account_id,
+                status=[s.value for s in f.status] if f.status else None, author_id=f.author_id,
+                label=_label(f.label), scheduled_from=f.scheduled_from, scheduled_to=f.scheduled_to,
+                missed_schedule=f.missed_schedule)
+        items, cursor = make_page(views, page, lambda v: created_key(v.post))
+        return Page(items=[PostType.of(v) for v in items], next_cursor=cursor)
+
+
+# --- mutations ----------------------------------------------------------------------------
+
+@strawberry.input
+class CreatePostInput:
+    account_id: uuid.UUID
+    body: str
+    link: str | None = None
+    media: list[str] = strawberry.field(default_factory=list)
+    labels: list[str] = strawberry.field(default_factory=list)
+    scheduled_at: datetime | None = None
+
+
+@strawberry.input(description="Content fields make a new revision (back to draft); scheduledAt alone keeps approvals."
+                              " Leave out what does not change; null clears link, media, labels and scheduledAt.")
+class EditPostInput:
+    post_id: uuid.UUID
+    expected_version: int | None = None
+    body: str | None = strawberry.UNSET
+    link: str | None = strawberry.UNSET
+    media: list[str] | None = strawberry.UNSET
+    labels: list[str] | None = strawberry.UNSET
+    scheduled_at: datetime | None = strawberry.UNSET
+
+
+@strawberry.input
+class SubmitPostInput:
+    post_id: uuid.UUID
+    expected_version: int | None = None
+
+
+@strawberry.input(description="Name what you decide: revision, expectedVersion, or both")
+class ApprovePostInput:
+    post_id: uuid.UUID
+    revision: int | None = None
+    expected_version: int | None = None
+    comment: str | None = None
+
+
+@strawberry.input(description="Name what you decide: revision, expectedVersion, or both; a comment is required")
+class RejectPostInput:
+    post_id: uuid.UUID
+    comment: str
+    revision: int | None = None
+    expected_version: int | None = None
+
+
+@strawberry.input(description="Name what you decide: revision, expectedVersion, or both; a comment is required")
+class RequestPostChangesInput:
+    post_id: uuid.UUID
+    comment: str
+    revision: int | None = None
+    expected_version: int | None = None
+
+
+@strawberry.input
+class SchedulePostInput:
+    post_id: uuid.UUID
+    scheduled_at: datetime | None = strawberry.field(default=None, description="Defaults to the post's scheduledAt")
+    expected_version: int | None = None
+
+
+@strawberry.input
+class UnschedulePostInput:
+    post_id: uuid.UUID
+    expected_version: int | None = None
+    comment: str | None = None
+
+
+@strawberry.input
+class WithdrawPostInput:
+    post_id: uuid.UUID
+    expected_version: int | None = None
+    comment: str | None = None
+
+
+@strawberry.type(description="A mutation's success: the post as it is now, in this request's transaction")
+class PostPayload:
+    post: PostType
+
+
+# A payload, not Post itself, in the unions: Post.status (an enum) and Problem.status (the
+# HTTP status) could then not be selected side by side without aliases.
+def _result(name: str):
+    return Annotated[PostPayload | Problem, strawberry.union(name)]
+
+
+CreatePostResult = _result("CreatePostResult")
+EditPostResult = _result("EditPostResult")
+SubmitPostResult = _result("SubmitPostResult")
+ApprovePostResult = _result("ApprovePostResult")
+RejectPostResult = _result("RejectPostResult")
+RequestPostChangesResult = _result("RequestPostChangesResult")
+SchedulePostResult = _result("SchedulePostResult")
+UnschedulePostResult = _result("UnschedulePostResult")
+WithdrawPostResult = _result("WithdrawPostResult")
+
+
+async def _decide(info: strawberry.Info, action: Action, model: type[Decide], post_id: uuid.UUID, *,
+                  revision: int | None, expected_version: int | None, comment: str | None) -> PostPayload | Problem:
+    async def work(session, principal):
+        body = mutation.validated(model, {k: v for k, v in {"revision": revision, "comment": comment}.items()
+                                          if v is not None})
+        view = await service.decide(session, principal, post_id, action, revision=body.revision,
+                                    expected_version=expected_version, comment=body.comment)
+        return PostPayload(post=PostType.of(view))
+
+    return await mutation.run(info, WRITE, work)
+
+
+async def _transition(info: strawberry.Info, action: Action, post_id: uuid.UUID, *, expected_version: int | None,
+                      comment: str | None) -> PostPayload | Problem:
+    async def work(session, principal):
+        body = mutation.validated(TransitionIn, {"comment": comment} if comment is not None else {})
+        view = await service.simple_transition(session, principal, post_id, action,
+                                               expected_version=expected_version, comment=body.comment)
+        return PostPayload(post=PostType.of(view))
+
+    return await mutation.run(info, WRITE, work)
+
+
+@strawberry.type
+class PostsMutation:
+    @strawberry.mutation(description="Write a draft")
+    async def create_post(self, info: strawberry.Info, input: CreatePostInput) -> CreatePostResult | None:
+        async def work(session, principal):
+            body = mutation.validated(PostCreate, {
+                "account_id": input.account_id, "body": input.body, "link": input.link, "media": input.media,
+                "labels": input.labels, "scheduled_at": input.scheduled_at})
+            view = await service.create_post(
+                session, principal, account_id=body.account_id, body=body.body,
+                link=str(body.link) if body.link else None, media=[str(m) for m in body.media], labels=body.labels,
+                scheduled_at=body.scheduled_at)
+            return PostPayload(post=PostType.of(view))
+
+        return await mutation.run(info, WRITE, work)
+
+    @strawberry.mutation(description="Edit: content makes a new revision (back to draft); scheduledAt alone keeps "
+                                     "approvals")
+    async def edit_post(self, info: strawberry.Info, input: EditPostInput) -> EditPostResult | None:
+        async def work(session, principal):
+            body = mutation.validated(PostUpdate, mutation.given(
+                body=input.body, link=input.link, media=input.media, labels=input.labels,
+                scheduled_at=input.scheduled_at))
+            # As app/posts/router.py edit_post does (keep the two in step).
+            changes = body.model_dump(exclude_unset=True)
+            if changes.get("link") is not None:
+                changes["link"] = str(body.link)
+            if "media" in changes:
+                changes["media"] = [str(m) for m in body.media or []]  # null clears the media
+            if "labels" in changes:
+                changes["labels"] = body.labels or []
+            view = await service.edit_post(session, principal, input.post_id, changes,
+                                           expected_version=input.expected_version)
+            return PostPayload(post=PostType.of(view))
+
+        return await mutation.run(info, WRITE, work)
+
+    @strawberry.mutation(description="Run the checks and send for review")
+    async def submit_post(self, info: strawberry.Info, input: SubmitPostInput) -> SubmitPostResult | None:
+        async def work(session, principal):
+            view = await service.submit(session, principal, input.post_id, expected_version=input.expected_version)
+            return PostPayload(post=PostType.of(view))
+
+        return await mutation.run(info, WRITE, work)
+
+    @strawberry.mutation(description="Approve the open stage of the named revision")
+    async def approve_post(self, info: strawberry.Info, input: ApprovePostInput) -> ApprovePostResult | None:
+        return await _decide(info, Action.approve, Decide, input.post_id, revision=input.revision,
+                             expected_version=input.expected_version, comment=input.comment)
+
+    @strawberry.mutation(description="Reject (a comment is required)")
+    async def reject_post(self, info: strawberry.Info, input: RejectPostInput) -> RejectPostResult | None:
+        return await _decide(info, Action.reject, DecideWithReason, input.post_id, revision=input.revision,
+                             expected_version=input.expected_version, comment=input.comment)
+
+    @strawberry.mutation(description="Send back to the author (a comment is required)")
+    async def request_post_changes(self, info: strawberry.Info,
+                                   input: RequestPostChangesInput) -> RequestPostChangesResult | None:
+        return await _decide(info, Action.request_changes, DecideWithReason, input.post_id,
+                             revision=input.revision, expected_version=input.expected_version, comment=input.comment)
+
+    @strawberry.mutation(description="Schedule an approved post")
+    async def schedule_post(self, info: strawberry.Info, input: SchedulePostInput) -> SchedulePostResult | None:
+        async def work(session, principal):
+            body = mutation.validated(ScheduleIn, mutation.given(scheduled_at=input.scheduled_at))
+            view = await service.schedule(session, principal, input.post_id, scheduled_at=body.scheduled_at,
+                                          expected_version=input.expected_version)
+            return PostPayload(post=PostType.of(view))
+
+        return await mutation.run(info, WRITE, work)
+
+    @strawberry.mutation(description="Back to approved; nothing goes out")
+    async def unschedule_post(self, info: strawberry.Info, input: UnschedulePostInput) -> UnschedulePostResult | None:
+        return await _transition(info, Action.unschedule, input.post_id, expected_version=input.expected_version,
+                                 comment=input.comment)
+
+    @strawberry.mutation(description="Withdraw for good")
+    async def withdraw_post(self, info: strawberry.Info, input: WithdrawPostInput) -> WithdrawPostResult | None:
+        return await _transition(info, Action.withdraw, input.post_id, expected_version=input.expected_version,
+                                 comment=input.comment)
