@@ -189,9 +189,14 @@ async def withdraw(request: Request, principal: PostsWrite, post_id: uuid.UUID, 
              summary="Publish an approved post now (during a crisis: responders, crisis responses only)")
 async def publish(request: Request, principal: PostsWrite, post_id: uuid.UUID, if_match: IfMatch = None,
                   body: TransitionIn | None = None):
+    session = request_session(request)
+    # Publishing commits on its own connection (it holds the publish fence across the
+    # connector call); end this request's read-only transaction first so nothing of it is
+    # held open meanwhile, and so a failure answered below cannot undo what was recorded.
+    await session.commit()
     await publishing_service.publish_now(request.app.state.sessionmaker, principal, post_id,
                                          expected_version=parse_if_match(if_match))
-    return answer(request, await service.get_post(request_session(request), principal, post_id))
+    return answer(request, await service.get_post(session, principal, post_id))
 
 
 @router.post("/{post_id}/retract", response_model=PostRead, summary="Retract a published post")

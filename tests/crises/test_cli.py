@@ -1,0 +1,285 @@
+"""`socialgov crisis declare | resolve | list`: the real CLI, as a process, against the real
+service, as a process (one per module), on a committed database."""
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Api
+from tests.posts.conftest import Flow, Person, person
+from tests.test_cli import env, free_port, wait_healthy
+
+pytestmark = pytest.mark.committed
+
+ROOT = Path(__file__).resolve().parents[2]
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+def later(**kw) -> str:
+    return (datetime.now(UTC) + timedelta(**kw)).isoformat()
+
+
+@dataclass
+class Service:
+    base: str
+    api: Api  # the bootstrap admin, over real HTTP
+    oncall: str  # a service token with crisis:declare and crisis:resolve
+
+
+@pytest.fixture(scope="module")
+async def service(databases, tmp_path_factory):
+    name, url = await databases.clone()
+    logs = tmp_path_factory.mktemp("crisis-cli") / "serve.log"
+    admin = "sgv_" + secrets.token_hex(20)
+    port = free_port()
+    with logs.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=ROOT,
+                                env=env(DATABASE_URL=url, SOCIALGOV_BOOTSTRAP_TOKEN=admin),
+                                stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await wait_healthy(base, proc)
+        # The runbook's way to make the on-call token.
+        made = subprocess.run([sys.executable, "-m", "app.cli", "token", "create", "--service", "oncall",
+                               "--scope", "crisis:declare", "--scope", "crisis:resolve"], cwd=ROOT,
+                              env=env(DATABASE_URL=url), capture_output=True, text=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            yield Service(base, Api(client, admin), made.stdout.strip())
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        await databases.drop(name)
+
+
+@dataclass
+class Room:
+    brand: dict
+    account: dict
+    author: Person
+    editor: Person
+    publisher: Person
+
+
+@pytest.fixture
+async def room(service) -> Room:
+    api = service.api
+    brand = await api.brand()
+    account = await api.account(brand["id"])
+    acc = {"account_id": account["id"]}
+    return Room(brand, account, await person(api, "contributor", **acc), await person(api, "approver", **acc),
+                await person(api, "publisher", **acc))
+
+
+async def scheduled(service: Service, room: Room, body: str, **when) -> dict:
+    flow = Flow(service.api, room)
+    post = await flow.submitted(body)
+    post = await flow.act(post, "approve", room.editor)
+    return await flow.act(post, "schedule", room.publisher, {"scheduled_at": later(**(when or {"hours": 1}))})
+
+
+async def status_of(service: Service, room: Room, post: dict) -> str:
+    return (await service.api.ok("GET", f"/v1/posts/{post['id']}"))["status"]
+
+
+def crisis(service: Service, *args: str, token: str | None = None, url: str | None = None):
+    return subprocess.run([sys.executable, "-m", "app.cli", "crisis", *args], cwd=ROOT,
+                          env=env(SOCIALGOV_URL=url or service.base, SOCIALGOV_TOKEN=token or service.oncall),
+                          capture_output=True, text=True, timeout=120)
+
+
+def crisis_id(out: str) -> str:
+    found = re.search(rf"\b(?:crisis|window) ({UUID})", out)
+    assert found, out
+    return found.group(1)
+
+
+async def crises_on(service: Service, brand: dict) -> list[dict]:
+    items = (await service.api.ok("GET", "/v1/crises?limit=200"))["items"]
+    return [c for c in items if c["scope"]["brand_ids"] == [brand["id"]]]
+
+
+async def test_declare_pauses_is_idempotent_and_resume_puts_posts_back(service, room):
+    a = await scheduled(service, room, "Spring sale starts Monday")
+    b = await scheduled(service, room, "Meet us at the trade fair", hours=3)
+
+    r = crisis(service, "declare", "--reason", "product recall", "--brand", room.brand["id"], "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "would pause 2 scheduled posts" in r.stdout
+    assert [await status_of(service, room, p) for p in (a, b)] == ["scheduled", "scheduled"]
+    assert await crises_on(service, room.brand) == []
+
+    key = f"incident-{secrets.token_hex(4)}"
+    r = crisis(service, "declare", "--reason", "product recall", "--severity", "3", "--brand", room.brand["id"],
+               "--responder", room.publisher.id, "--idempotency-key", key)
+    assert r.returncode == 0, r.stderr
+    cid = crisis_id(r.stdout)
+    assert "active" in r.stdout and "paused 2 scheduled posts" in r.stdout
+    assert [await status_of(service, room, p) for p in (a, b)] == ["paused", "paused"]
+    got = await service.api.ok("GET", f"/v1/crises/{cid}")
+    assert got["severity"] == 3 and got["responders"] == [room.publisher.id] and got["reason"] == "product recall"
+    me = await service.api.ok("GET", "/v1/me")
+    assert cid in [c["id"] for c in me["active_crises"]]
+
+    # The same key again (a script re-run): the same crisis, nothing declared twice.
+    r = crisis(service, "declare", "--reason", "product recall", "--severity", "3", "--brand", room.brand["id"],
+               "--responder", room.publisher.id, "--idempotency-key", key, "--json")
+    assert r.returncode == 0, r.stderr
+    body = json.loads(r.stdout)
+    assert body["id"] == cid and body["status"] == "active" and body["in_flight_published"] == []
+    assert "already declared" in r.stderr
+    assert [c["id"] for c in await crises_on(service, room.brand)] == [cid]
+
+    r = crisis(service, "list")
+    assert r.returncode == 0, r.stderr
+    assert any(line.startswith(cid) and "active" in line and "paused 2" in line for line in r.stdout.splitlines())
+
+    r = crisis(service, "resolve", cid, "--resolution", "resume", "--note", "recall was a false alarm")
+    assert r.returncode == 0, r.stderr
+    assert cid in r.stdout and "resume" in r.stdout and "resumed 2" in r.stdout and "unscheduled 0" in r.stdout
+    assert [await status_of(service, room, p) for p in (a, b)] == ["scheduled", "scheduled"]
+
+    r = crisis(service, "resolve", cid, "--resolution", "resume")
+    assert r.returncode == 4 and "crisis-already-resolved" in r.stderr
+    # The old key now names a resolved crisis: no freeze is in force, so not a success.
+    r = crisis(service, "declare", "--reason", "product recall", "--severity", "3", "--brand", room.brand["id"],
+               "--responder", room.publisher.id, "--idempotency-key", key)
+    assert r.returncode == 4 and "resolved" in r.stderr and "no freeze is in force" in r.stderr
+    r = crisis(service, "list")
+    assert cid not in r.stdout
+
+
+async def test_blackout_window_ahead_then_cancel(service, room):
+    inside = await scheduled(service, room, "Quarterly results teaser", hours=26)
+    outside = await scheduled(service, room, "Hiring fair", hours=1)
+    r = crisis(service, "declare", "--reason", "earnings quiet period", "--account", room.account["id"],
+               "--starts-at", later(hours=24), "--ends-at", later(hours=48))
+    assert r.returncode == 0, r.stderr
+    cid = crisis_id(r.stdout)
+    assert "scheduled, not yet in force" in r.stdout and "paused 1 post" in r.stdout
+    assert await status_of(service, room, inside) == "paused"
+    assert await status_of(service, room, outside) == "scheduled"
+    r = crisis(service, "list", "--status", "scheduled")
+    assert cid in r.stdout
+    r = crisis(service, "resolve", cid, "--resolution", "cancel", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["counts"] == {"cancelled": 1, "still_paused": 0}
+    assert "cancelled 1" in r.stderr
+    assert await status_of(service, room, inside) == "withdrawn"
+
+
+async def test_errors_map_to_exit_codes(service, room):
+    brand = ["--brand", room.brand["id"]]
+    r = crisis(service, "declare", "--reason", "x", *brand, token="sgv_" + "x" * 40)
+    assert r.returncode == 3 and "unauthenticated" in r.stderr, r.stderr
+    reader = (await service.api.ok("POST", "/v1/tokens", {"service_name": "dashboard", "scopes": ["posts:read"]}))
+    r = crisis(service, "declare", "--reason", "x", *brand, token=reader["token"])
+    assert r.returncode == 3 and "insufficient-scope" in r.stderr, r.stderr
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    r = crisis(service, "declare", "--reason", "x", *brand, "--retries", "1", url=dead)
+    assert r.returncode == 5 and "nothing was declared" in r.stderr, r.stderr
+    r = crisis(service, "resolve", "00000000-0000-0000-0000-000000000001", "--retries", "0", url=dead)
+    assert r.returncode == 5
+
+    r = crisis(service, "declare", "--reason", "x", "--brand", "00000000-0000-0000-0000-000000000001")
+    assert r.returncode == 4 and "#/scope/brand_ids/0" in r.stderr, r.stderr
+    r = crisis(service, "declare", "--reason", "x", *brand, "--ends-at", later(hours=-1))
+    assert r.returncode == 2 and "validation-error" in r.stderr, r.stderr
+    r = crisis(service, "declare", "--reason", "x", *brand, "--account", room.account["id"])
+    assert r.returncode == 2 and "not both" in r.stderr
+    r = crisis(service, "declare", "--reason", "x", "--severity", "9")
+    assert r.returncode == 2
+    r = crisis(service, "resolve", "00000000-0000-0000-0000-000000000001")
+    assert r.returncode == 4 and "crisis-not-found" in r.stderr, r.stderr
+    r = crisis(service, "resolve", "00000000-0000-0000-0000-000000000001", "--resolution", "ignore")
+    assert r.returncode == 2
+    assert await crises_on(service, room.brand) == []
+
+
+class FlakyProxy:
+    """Forwards requests to the service, but for the first ``drop`` POSTs it closes the
+    connection instead of answering — after the service did the work: a lost response."""
+
+    def __init__(self, upstream: str, drop: int):
+        self.upstream, self.drop, self.posts = upstream, drop, 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, body = data.split(b"\r\n\r\n", 1)
+            first, *lines = head.decode("latin-1").split("\r\n")
+            method, path, _ = first.split(" ", 2)
+            headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines]
+            length = int(next((v for k, v in headers if k.lower() == "content-length"), "0"))
+            while len(body) < length:
+                body += conn.recv(65536)
+            forward = [(k, v) for k, v in headers if k.lower() not in ("host", "content-length", "connection")]
+            r = httpx.request(method, self.upstream + path, headers=forward, content=body, timeout=60)
+            if method == "POST":
+                self.posts += 1
+                if self.drop > 0:
+                    self.drop -= 1
+                    return  # the service answered; the caller never hears it
+            keep = "".join(f"{k}: {v}\r\n" for k, v in r.headers.items()
+                           if k.lower() not in ("content-length", "connection", "transfer-encoding",
+                                                "content-encoding"))
+            conn.sendall(f"HTTP/1.1 {r.status_code} {r.reason_phrase}\r\n{keep}content-length: {len(r.content)}"
+                         f"\r\nconnection: close\r\n\r\n".encode("latin-1") + r.content)
+
+
+async def test_lost_responses_are_retried_without_declaring_or_resolving_twice(service, room):
+    post = await scheduled(service, room, "Weekend brunch menu")
+    proxy = FlakyProxy(service.base, drop=1)
+    try:
+        r = crisis(service, "declare", "--reason", "outage", "--brand", room.brand["id"], url=proxy.url)
+        assert r.returncode == 0, r.stderr
+        assert "retrying" in r.stderr and proxy.posts == 2
+        cid = crisis_id(r.stdout)
+        assert "paused 1 scheduled post" in r.stdout and "already declared" not in r.stdout
+        assert [c["id"] for c in await crises_on(service, room.brand)] == [cid]
+        assert await status_of(service, room, post) == "paused"
+
+        proxy.drop = 1
+        r = crisis(service, "resolve", cid, url=proxy.url)
+        assert r.returncode == 0, r.stderr
+        assert "retrying" in r.stderr and f"crisis {cid} resolved (review): review 1" in r.stdout
+        assert await status_of(service, room, post) == "in_review"
+    finally:
+        proxy.close()
