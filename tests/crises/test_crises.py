@@ -192,3 +192,27 @@ class TestBlackoutWindows:
 
     async def status(self, api, newsroom, post):
         return (await api.get(f"/v1/posts/{post['id']}", token=newsroom.author.token)).json()
+
+
+class TestCrisisStages:
+    async def test_during_crisis_stages_apply_only_while_a_crisis_holds(self, api, flow, newsroom):
+        lead = await crisis_lead(api)
+        await api.ok("PUT", f"/v1/approval-policies/{newsroom.policy['id']}", {
+            "name": newsroom.policy["name"], "stages": [
+                {"name": "editorial", "role": "approver", "min_approvals": 1, "when": "always"},
+                {"name": "crisis desk", "role": "crisis_lead", "min_approvals": 1, "when": "during_crisis"}]},
+            status=200)
+        calm = await flow.submitted("before")
+        stages = lambda p: api.get(f"/v1/posts/{p['id']}/approvals", token=newsroom.author.token)  # noqa: E731
+        assert [s["name"] for s in (await stages(calm)).json()["stages"]] == ["editorial"]
+        crisis = await declare(api, lead, {"account_ids": [newsroom.account["id"]]})
+        tense = await flow.submitted("We are investigating.")
+        assert [s["name"] for s in (await stages(tense)).json()["stages"]] == ["editorial", "crisis desk"]
+        tense = await flow.act(tense, "approve", newsroom.editor)
+        assert tense["status"] == "in_review"
+        tense = await flow.act(tense, "approve", lead)
+        assert tense["status"] == "approved" and tense["active_crises"] == [crisis["id"]]
+        r = await api.post(f"/v1/posts/{tense['id']}/publish", token=newsroom.publisher.token)
+        assert r.status_code == 423  # a publisher, but no responder of this crisis
+        r = await api.post(f"/v1/posts/{tense['id']}/publish", token=lead.token)
+        assert r.status_code == 200 and r.json()["status"] == "published"  # a crisis lead is a responder
