@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 
 
 def _unexpected(error: GraphQLError) -> bool:
-    return error.original_error is not None and not isinstance(error.original_error, AppError)
+    """Mask only failures while resolving (they have a path). Errors without a path come from
+    reading the request itself — a variable that is not a UUID, an unknown enum value — and
+    are the caller's to see."""
+    return (error.original_error is not None and not isinstance(error.original_error, AppError)
+            and error.path is not None)
 
 
 class AppErrorExtension(MaskErrors):
@@ -91,6 +95,10 @@ class Problem(ErrorInterface):
     current_revision: int | None = None
     open_stage: str | None = None
     required_scopes: list[str] | None = None
+    crisis_ids: list[str] | None = strawberry.field(default=None, description="crisis-freeze, crisis-active")
+    crisis_id: str | None = strawberry.field(default=None, description="blackout-window")
+    resolution: str | None = strawberry.field(default=None, description="crisis-already-resolved")
+    connector_status: int | None = strawberry.field(default=None, description="publish-failed: the gateway's status")
     errors: list[FieldError] | None = None
     raw_findings: strawberry.Private[list[dict[str, Any]] | None] = None
 
@@ -112,7 +120,9 @@ class Problem(ErrorInterface):
                    current_status=x.get("current_status"),
                    allowed_transitions=x.get("allowed_transitions"), current_version=x.get("current_version"),
                    current_revision=x.get("current_revision"), open_stage=x.get("open_stage"),
-                   required_scopes=x.get("required_scopes"), errors=errors, raw_findings=x.get("findings"))
+                   required_scopes=x.get("required_scopes"), crisis_ids=x.get("crisis_ids"),
+                   crisis_id=x.get("crisis_id"), resolution=x.get("resolution"),
+                   connector_status=x.get("connector_status"), errors=errors, raw_findings=x.get("findings"))
 
 
 def _field_pointer(entry: dict[str, Any]) -> str | None:

@@ -6,6 +6,9 @@ import uuid
 import strawberry
 
 from app.access import service as access_service
+from app.access.policy import Access
+from app.crises import service as crises_service
+from app.crises.graphql import ActiveCrisisType
 
 
 @strawberry.type(name="Grant")
@@ -27,6 +30,13 @@ class MeType:
     scopes: list[str]
     admin: bool
     grants: list[MeGrantType]
+    access: strawberry.Private[Access]
+
+    @strawberry.field(description="Crises in force over anything you can see: publishing there is frozen")
+    async def active_crises(self, info: strawberry.Info) -> list[ActiveCrisisType]:
+        async with info.context.db() as session:
+            crises = await crises_service.visible_in_force(session, self.access)
+        return [ActiveCrisisType.of(c) for c in crises]
 
 
 @strawberry.type
@@ -44,4 +54,5 @@ class MeQuery:
                                 scope_kind=g.scope_kind.value,
                                 brand_id=g.brand_id if g.scope_kind.value != "account" else None,
                                 account_id=g.account_id) for g in access.grants],
+            access=access,
         )

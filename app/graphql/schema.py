@@ -6,18 +6,20 @@ from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
 from app.approvals.graphql import ApprovalsMutation, ApprovalsQuery
 from app.content.graphql import ContentMutation, ContentQuery
+from app.crises.graphql import CrisesMutation, CrisesQuery
 from app.graphql.errors import AppErrorExtension, Problem
 from app.graphql.me import MeQuery
 from app.posts.graphql import PostsMutation, PostsQuery
+from app.publishing.graphql import PublishingMutation
 
 
 @strawberry.type
-class Query(MeQuery, PostsQuery, ApprovalsQuery, ContentQuery):
+class Query(MeQuery, PostsQuery, ApprovalsQuery, ContentQuery, CrisesQuery):
     pass
 
 
 @strawberry.type
-class Mutation(PostsMutation, ApprovalsMutation, ContentMutation):
+class Mutation(PostsMutation, PublishingMutation, ApprovalsMutation, ContentMutation, CrisesMutation):
     pass
 
 

@@ -17,3 +17,10 @@ async def test_graphql_with_bad_token_is_401_problem(client):
     r = await client.post("/graphql", json={"query": "{ me { name } }"},
                           headers={"Authorization": "Bearer sgv_nope"})
     assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_bad_variable_is_the_callers_error_not_an_internal_one(api):
+    q = {"query": "query($id: UUID!) { post(id: $id) { id } }", "variables": {"id": "not-a-uuid"}}
+    body = (await api.client.post("/graphql", json=q, headers=api.h())).json()
+    assert (body["errors"][0].get("extensions") or {}).get("code") != "internal-error"
+    assert "not-a-uuid" in body["errors"][0]["message"] or "UUID" in body["errors"][0]["message"]
