@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +10,7 @@ from app.access import service as access_service
 from app.accounts import service as accounts_service
 from app.access.policy import Access
 from app.audit import service as audit
-from app.errors import ConcurrentUpdate, Forbidden, PreconditionFailed, ValidationFailed
+from app.errors import ConcurrentUpdate, Forbidden, PreconditionFailed
 from app.models import User
 from app.pagination import PageParams, cursor_after
 from app.security import Principal
