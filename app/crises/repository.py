@@ -122,27 +122,28 @@ def _windowed(sql: str, params: dict[str, Any], window) -> tuple[str, dict[str, 
     return sql, {**params, "w_start": starts, **({"w_end": ends} if ends else {})}
 
 
-async def freeze(session: AsyncSession, crisis: Crisis, audit_sql: tuple[str, dict[str, Any]],
-                 window: tuple[datetime | None, datetime | None] | None = None) -> int:
+async def freeze(session: AsyncSession, crisis: Crisis, audit_sql, window=None) -> int:
     """Pause every scheduled (or claimed, not yet sent) post in scope, remembering its slot;
-    one statement, audited row by row in the same statement."""
-    where = f"p.status IN ('scheduled','publishing') AND {post_scope(crisis.scope_kind)}"
-    where, params = _windowed(where, scope_params(crisis), window)
-    audit_sql_text, audit_params = audit_sql
-    sql = f"""
-    WITH target AS (
-        SELECT p.id, p.status AS old_status FROM posts p WHERE {where} FOR UPDATE
-    ), paused AS (
-        UPDATE posts p SET status = 'paused', paused_scheduled_at = p.scheduled_at,
-               paused_by_crisis_id = CAST(:crisis_id AS uuid), pause_reason = 'crisis', lease_until = NULL,
-               next_attempt_at = NULL, version = p.version + 1, updated_at = now()
-          FROM target t WHERE p.id = t.id
-        RETURNING p.id, p.scheduled_at, t.old_status
-    ), audited AS ({audit_sql_text})
-    SELECT count(*) FROM paused
-    """
-    result = await session.execute(text(sql), {**params, **audit_params, "crisis_id": str(crisis.id)})
-    return int(result.scalar())
+    one set-based statement per previous status, audited row by row in that same statement.
+    ``audit_sql(old_status)`` gives the audit insert over the CTE ``paused``."""
+    total = 0
+    for old_status in ("publishing", "scheduled"):
+        where = f"p.status = '{old_status}' AND {post_scope(crisis.scope_kind)}"
+        where, params = _windowed(where, scope_params(crisis), window)
+        audit_sql_text, audit_params = audit_sql(old_status)
+        sql = f"""
+        WITH paused AS (
+            UPDATE posts p SET status = 'paused', paused_scheduled_at = p.scheduled_at,
+                   paused_by_crisis_id = CAST(:crisis_id AS uuid), pause_reason = 'crisis', lease_until = NULL,
+                   next_attempt_at = NULL, version = p.version + 1, updated_at = now()
+             WHERE {where}
+            RETURNING p.id, p.scheduled_at
+        ), audited AS ({audit_sql_text})
+        SELECT count(*) FROM paused
+        """
+        result = await session.execute(text(sql), {**params, **audit_params, "crisis_id": str(crisis.id)})
+        total += int(result.scalar())
+    return total
 
 
 async def hand_over(session: AsyncSession, crisis_id: uuid.UUID) -> int:

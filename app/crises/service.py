@@ -87,12 +87,14 @@ async def preview(session: AsyncSession, principal: Principal, d: Declaration) -
     return await repository.count_in_scope(session, d.scope_kind, repository.scope_params(_scope(d)), window)
 
 
-def _pause_audit(principal: Principal, crisis_id: uuid.UUID) -> tuple[str, dict[str, Any]]:
-    return audit.insert_from(
-        "paused", actor=principal, action="post.paused", subject_type="post", id_expr="id",
-        before_expr="jsonb_build_object('status', old_status)",
-        after_expr=f"jsonb_build_object('status', 'paused', 'crisis_id', '{crisis_id}', 'scheduled_at', scheduled_at)",
-        correlation_id=str(crisis_id))
+def _pause_audit(principal: Principal, crisis_id: uuid.UUID):
+    def for_status(old_status: str) -> tuple[str, dict[str, Any]]:
+        return audit.insert_from(
+            "paused", actor=principal, action="post.paused", subject_type="post", id_expr="id",
+            before_expr=f"""'{{"status": "{old_status}"}}'::jsonb""",
+            after_expr=f"jsonb_build_object('status', 'paused', 'crisis_id', '{crisis_id}', 'scheduled_at', scheduled_at)",
+            correlation_id=str(crisis_id))
+    return for_status
 
 
 async def declare(session: AsyncSession, principal: Principal, d: Declaration) -> tuple[Crisis, list[uuid.UUID]]:
