@@ -27,5 +27,10 @@ test: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/python -m app.contract
 
+# Crisis freeze of 100k posts, then 2,000 posts due over a minute on 2 workers (bench/README.md).
+bench: $(STAMP)
+	$(BIN)/python bench/freeze.py
+	$(BIN)/python bench/schedule.py
+
 clean:
 	rm -rf $(VENV) .socialgov

@@ -127,7 +127,9 @@ async def freeze(session: AsyncSession, crisis: Crisis, audit_sql, window=None) 
     one set-based statement per previous status, audited row by row in that same statement.
     ``audit_sql(old_status)`` gives the audit insert over the CTE ``paused``."""
     total = 0
-    for old_status in ("publishing", "scheduled"):
+    # scheduled first: a claim committing between the two statements is then caught by the
+    # second (a new snapshot), so the count and the audit miss nothing.
+    for old_status in ("scheduled", "publishing"):
         where = f"p.status = '{old_status}' AND {post_scope(crisis.scope_kind)}"
         where, params = _windowed(where, scope_params(crisis), window)
         audit_sql_text, audit_params = audit_sql(old_status)
