@@ -39,6 +39,14 @@ async def _count(engine, sql: str, **params) -> int:
         return int((await conn.execute(text(sql), params)).scalar())
 
 
+async def _hot_updates(session: AsyncSession) -> tuple[int, int]:
+    """This transaction's updates of posts so far: (HOT, all). HOT = in place, no index entries."""
+    row = (await session.execute(text(
+        "SELECT pg_stat_get_xact_tuples_hot_updated('posts'::regclass),"
+        " pg_stat_get_xact_tuples_updated('posts'::regclass)"))).one()
+    return int(row[0]), int(row[1])
+
+
 async def one_run(engine, log: c.StatementLog, principal, n_posts: int) -> dict:
     r: dict = {}
     # --- declare: one transaction, as the route runs it -------------------------------------
@@ -47,11 +55,15 @@ async def one_run(engine, log: c.StatementLog, principal, n_posts: int) -> dict:
             t0 = time.perf_counter()
             crisis, in_flight = await crises.declare(session, principal, _declaration())
             t1 = time.perf_counter()
+            declare_entries = list(entries)
+            r["hot"], r["updated"] = await _hot_updates(session)
+            t1b = time.perf_counter()
             await session.commit()
             t2 = time.perf_counter()
-        r["declare_s"], r["declare_commit_s"] = t1 - t0, t2 - t1
-        r["declare_statements"] = len(entries)
-        slow = max(entries, key=lambda e: e[2])
+        r["declare_s"], r["declare_commit_s"] = t1 - t0, t2 - t1b
+        r["declare_statements"] = len(declare_entries)
+        r["declare_entries"] = [(" ".join(e[0].split())[:90], e[2]) for e in declare_entries]
+        slow = max(declare_entries, key=lambda e: e[2])
         r["freeze_stmt_s"], r["freeze_stmt"] = slow[2], (slow[0], slow[1])
         r["paused_returned"] = crisis.paused_count
         r["in_flight"] = len(in_flight)
@@ -59,7 +71,8 @@ async def one_run(engine, log: c.StatementLog, principal, n_posts: int) -> dict:
     r["paused_counted"] = await _count(
         engine, "SELECT count(*) FROM posts WHERE status = 'paused' AND paused_by_crisis_id = CAST(:c AS uuid)", c=cid)
     r["paused_audit"] = await _count(
-        engine, "SELECT count(*) FROM audit_records WHERE action = 'post.paused' AND correlation_id = :c", c=cid)
+        engine, "SELECT coalesce(sum(jsonb_array_length(after->'subject_ids')), 0) FROM audit_records"
+        " WHERE action = 'posts.paused' AND correlation_id = :c", c=cid)
     # --- resolve (resume): every slot is still ahead, so every post goes back to scheduled -----
     async with AsyncSession(engine, expire_on_commit=False, autoflush=False) as session:
         with log.recording() as entries:
@@ -76,7 +89,8 @@ async def one_run(engine, log: c.StatementLog, principal, n_posts: int) -> dict:
     r["scheduled_counted"] = await _count(
         engine, "SELECT count(*) FROM posts WHERE status = 'scheduled' AND paused_by_crisis_id IS NULL")
     r["released_audit"] = await _count(
-        engine, "SELECT count(*) FROM audit_records WHERE action = 'post.released' AND correlation_id = :c", c=cid)
+        engine, "SELECT coalesce(sum(jsonb_array_length(after->'subject_ids')), 0) FROM audit_records"
+        " WHERE action = 'posts.released' AND correlation_id = :c", c=cid)
     r["ok"] = (r["paused_counted"] == n_posts == r["paused_returned"] == r["paused_audit"]
                and r["scheduled_counted"] == n_posts == r["resumed_returned"] == r["released_audit"])
     return r
@@ -86,11 +100,14 @@ def _ms(x: float) -> str:
     return f"{x * 1000:6.0f} ms"
 
 
-def _print_run(i: int, r: dict) -> None:
+def _print_run(i: int, r: dict, statements: bool = False) -> None:
+    if statements:
+        for sql, seconds in r["declare_entries"]:
+            print(f"    {seconds * 1000:8.1f} ms  {sql}")
     print(f"run {i}: declare {_ms(r['declare_s'])} (freeze statement {_ms(r['freeze_stmt_s']).strip()})"
           f" + commit {_ms(r['declare_commit_s']).strip()}, {r['declare_statements']} statements,"
           f" paused {r['paused_returned']} (counted {r['paused_counted']}), audit rows {r['paused_audit']},"
-          f" in flight {r['in_flight']}")
+          f" in flight {r['in_flight']}, HOT updates {r['hot']} of {r['updated']}")
     print(f"       resolve {_ms(r['resolve_s'])} (release statement {_ms(r['release_stmt_s']).strip()})"
           f" + commit {_ms(r['resolve_commit_s']).strip()}, {r['resolve_statements']} statements,"
           f" resumed {r['resumed_returned']} (counted {r['scheduled_counted']}),"
@@ -154,7 +171,7 @@ async def main(args) -> int:
                     if i == 1:
                         await _print_server(b.engine, where)
                     r = await one_run(b.engine, c.StatementLog(b.engine), b.principal, args.posts)
-                    _print_run(i, r)
+                    _print_run(i, r, args.statements)
                     results.append(r)
                     if args.explain and i == args.runs:
                         await explain(b.engine, *r["freeze_stmt"])
@@ -166,7 +183,7 @@ async def main(args) -> int:
                     if i > 1:
                         await c.vacuum_analyze(b.engine, "posts", "audit_records", "crises")
                     r = await one_run(b.engine, log, b.principal, args.posts)
-                    _print_run(i, r)
+                    _print_run(i, r, args.statements)
                     results.append(r)
                 last_stmt = results[-1]["freeze_stmt"]
                 print()
@@ -216,4 +233,5 @@ if __name__ == "__main__":
     p.add_argument("--fresh", action="store_true", help="a new database and seed for every run (else re-freeze)")
     p.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the freeze statement at the end")
     p.add_argument("--keep", action="store_true", help="keep the bench database(s)")
+    p.add_argument("--statements", action="store_true", help="print every statement of each declare with its time")
     sys.exit(asyncio.run(main(p.parse_args())))

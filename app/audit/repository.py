@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import and_, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import AuditRecord
@@ -25,9 +25,18 @@ async def list_records(
     after_id: int | None, limit: int,
 ) -> list[AuditRecord]:
     stmt = select(AuditRecord).order_by(AuditRecord.id).limit(limit).execution_options(populate_existing=True)
-    if subject_type:
+    if subject_type and subject_id:
+        # Its own records, and the bulk records of set-based changes that name it — only those
+        # written since its first own record (a bulk record's id list can be large to read).
+        own = and_(AuditRecord.subject_type == subject_type, AuditRecord.subject_id == subject_id)
+        first = select(func.coalesce(func.min(AuditRecord.id), 0)).where(own).scalar_subquery()
+        stmt = stmt.where(or_(own, and_(
+            AuditRecord.after.has_key("subject_ids"), AuditRecord.id >= first,
+            AuditRecord.after["subjects_type"].astext == subject_type,
+            AuditRecord.after["subject_ids"].has_key(subject_id))))
+    elif subject_type:
         stmt = stmt.where(AuditRecord.subject_type == subject_type)
-    if subject_id:
+    elif subject_id:
         stmt = stmt.where(AuditRecord.subject_id == subject_id)
     if actor_id:
         stmt = stmt.where(AuditRecord.actor_id == actor_id)

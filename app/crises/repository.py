@@ -107,9 +107,19 @@ async def existing(session: AsyncSession, table: str, ids: list[uuid.UUID]) -> s
     return set(rows.scalars())
 
 
+# What a freeze pauses: scheduled posts, and claimed ones no send has begun for (a send under
+# way holds the fence, so declare waits for it; one whose worker vanished mid-call has an
+# unknown outcome and is never sent again, it fails). Each condition matches a partial index
+# (ix_posts_due, ix_posts_claimed): no scan of the whole table under the exclusive fence.
+_FREEZABLE = {"scheduled": "p.due_at IS NOT NULL AND p.status = 'scheduled'",
+              "publishing": "(p.lease_until IS NOT NULL OR p.next_attempt_at IS NOT NULL)"
+                            " AND p.status = 'publishing' AND p.sending_since IS NULL"}
+
+
 async def count_in_scope(session: AsyncSession, scope_kind: str, params: dict[str, Any],
                          window: tuple[datetime | None, datetime | None] | None = None) -> int:
-    sql = f"SELECT count(*) FROM posts p WHERE p.status IN ('scheduled','publishing') AND {post_scope(scope_kind)}"
+    freezable = " OR ".join(f"({w})" for w in _FREEZABLE.values())
+    sql = f"SELECT count(*) FROM posts p WHERE ({freezable}) AND {post_scope(scope_kind)}"
     sql, params = _windowed(sql, params, window)
     return int((await session.execute(text(sql), params)).scalar())
 
@@ -123,14 +133,17 @@ def _windowed(sql: str, params: dict[str, Any], window) -> tuple[str, dict[str, 
 
 
 async def freeze(session: AsyncSession, crisis: Crisis, audit_sql, window=None) -> int:
-    """Pause every scheduled (or claimed, not yet sent) post in scope, remembering its slot;
-    one set-based statement per previous status, audited row by row in that same statement.
-    ``audit_sql(old_status)`` gives the audit insert over the CTE ``paused``."""
+    """Pause every scheduled (or claimed, not yet sent) post in scope, remembering its slot:
+    one set-based statement per previous status, audited in that same statement.
+    ``audit_sql(old_status)`` gives the audit insert over the CTE ``paused`` (id, scheduled_at).
+
+    No index names a column this changes (app/models/posts.py), so every row is updated in
+    place (HOT): that is what keeps 100,000 posts well under a second."""
     total = 0
     # scheduled first: a claim committing between the two statements is then caught by the
     # second (a new snapshot), so the count and the audit miss nothing.
-    for old_status in ("scheduled", "publishing"):
-        where = f"p.status = '{old_status}' AND {post_scope(crisis.scope_kind)}"
+    for old_status, freezable in _FREEZABLE.items():
+        where = f"{freezable} AND {post_scope(crisis.scope_kind)}"
         where, params = _windowed(where, scope_params(crisis), window)
         audit_sql_text, audit_params = audit_sql(old_status)
         sql = f"""
@@ -148,20 +161,26 @@ async def freeze(session: AsyncSession, crisis: Crisis, audit_sql, window=None) 
     return total
 
 
-async def hand_over(session: AsyncSession, crisis_id: uuid.UUID) -> int:
+async def hand_over(session: AsyncSession, crisis_id: uuid.UUID, audit_sql: tuple[str, dict[str, Any]]) -> int:
     """Posts this crisis paused that another crisis still in force covers: that one holds
-    them now, whatever this one's resolution."""
+    them now, whatever this one's resolution. ``audit_sql`` audits the CTE ``handed``
+    (id, crisis_id: the crisis that holds it now)."""
     other = f"""
         SELECT c.id FROM crises c JOIN accounts a ON a.id = p.account_id
          WHERE c.id <> CAST(:crisis_id AS uuid) AND {_IN_FORCE}
            AND (c.scope_kind = 'organization' OR p.account_id = ANY(c.account_ids) OR a.brand_id = ANY(c.brand_ids))
     """
+    audit_sql_text, audit_params = audit_sql
     sql = f"""
-    UPDATE posts p SET paused_by_crisis_id = ({other} ORDER BY c.declared_at LIMIT 1),
-           version = p.version + 1, updated_at = now()
-     WHERE p.paused_by_crisis_id = CAST(:crisis_id AS uuid) AND p.status = 'paused' AND EXISTS ({other})
+    WITH handed AS (
+        UPDATE posts p SET paused_by_crisis_id = ({other} ORDER BY c.declared_at LIMIT 1),
+               version = p.version + 1, updated_at = now()
+         WHERE p.paused_by_crisis_id = CAST(:crisis_id AS uuid) AND p.status = 'paused' AND EXISTS ({other})
+        RETURNING p.id, p.paused_by_crisis_id AS crisis_id
+    ), audited AS ({audit_sql_text})
+    SELECT count(*) FROM handed
     """
-    return (await session.execute(text(sql), {"crisis_id": str(crisis_id)})).rowcount or 0
+    return int((await session.execute(text(sql), {**audit_params, "crisis_id": str(crisis_id)})).scalar())
 
 
 _RELEASE = {
@@ -194,7 +213,7 @@ async def release(session: AsyncSession, crisis_id: uuid.UUID, resolution: str,
 
 
 async def published_since(session: AsyncSession, crisis: Crisis, since: datetime) -> list[uuid.UUID]:
-    sql = (f"SELECT p.id FROM posts p WHERE p.status = 'published' AND p.published_at >= :since"
+    sql = (f"SELECT p.id FROM posts p WHERE p.published_at >= :since AND p.status = 'published'"
            f" AND {post_scope(crisis.scope_kind)} ORDER BY p.published_at")
     rows = await session.execute(text(sql), {**scope_params(crisis), "since": since})
     return list(rows.scalars())

@@ -88,11 +88,12 @@ async def preview(session: AsyncSession, principal: Principal, d: Declaration) -
 
 
 def _pause_audit(principal: Principal, crisis_id: uuid.UUID):
+    """One bulk record per freeze statement, naming every post it paused (app/audit)."""
     def for_status(old_status: str) -> tuple[str, dict[str, Any]]:
-        return audit.insert_from(
-            "paused", actor=principal, action="post.paused", subject_type="post", id_expr="id",
-            before_expr=f"""'{{"status": "{old_status}"}}'::jsonb""",
-            after_expr=f"jsonb_build_object('status', 'paused', 'crisis_id', '{crisis_id}', 'scheduled_at', scheduled_at)",
+        return audit.bulk_insert_from(
+            "paused", actor=principal, action="posts.paused", subject_type="crisis", subject_id=crisis_id,
+            subjects_type="post", id_expr="id", before={"status": old_status},
+            after_expr=f"jsonb_build_object('status', 'paused', 'crisis_id', '{crisis_id}')",
             correlation_id=str(crisis_id))
     return for_status
 
@@ -154,11 +155,16 @@ async def resolve(session: AsyncSession, principal: Principal, crisis_id: uuid.U
     if crisis.status == "resolved":
         raise CrisisAlreadyResolved("The crisis is already resolved.", resolution=crisis.resolution)
     # Another crisis still in force over some of these posts keeps holding them.
-    held = await repository.hand_over(session, crisis_id)
-    counts = await repository.release(session, crisis_id, resolution, audit.insert_from(
-        "released", actor=principal, action="post.released", subject_type="post", id_expr="id",
-        before_expr="jsonb_build_object('status', 'paused')",
-        after_expr=f"jsonb_build_object('status', status, 'scheduled_at', scheduled_at, 'resolution', '{resolution}')",
+    held = await repository.hand_over(session, crisis_id, audit.bulk_insert_from(
+        "handed", actor=principal, action="posts.handed_over", subject_type="crisis", subject_id=crisis_id,
+        subjects_type="post", id_expr="id", before={"status": "paused", "crisis_id": str(crisis_id)},
+        after_expr="jsonb_build_object('status', 'paused', 'crisis_id', crisis_id)", group_by="crisis_id",
+        correlation_id=str(crisis_id)))
+    # One record per outcome (status), naming its posts; each post keeps its own slot.
+    counts = await repository.release(session, crisis_id, resolution, audit.bulk_insert_from(
+        "released", actor=principal, action="posts.released", subject_type="crisis", subject_id=crisis_id,
+        subjects_type="post", id_expr="id", before={"status": "paused"},
+        after_expr=f"jsonb_build_object('status', status, 'resolution', '{resolution}')", group_by="status",
         correlation_id=str(crisis_id)))
     counts = {**{k: 0 for k in _OUTCOMES[resolution]}, **counts, "still_paused": held}
     now = await repository.clock(session)

@@ -20,6 +20,8 @@ class AuditRecord(Base):
         Index("ix_audit_records_actor", "actor_id", "id"),
         Index("ix_audit_records_unsealed", "id", postgresql_where=text("seq IS NULL")),
         Index("uq_audit_records_seq", "seq", unique=True),
+        # Bulk records: one per set-based change, naming every subject in after.subject_ids.
+        Index("ix_audit_records_bulk", "id", postgresql_where=text("after ? 'subject_ids'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
+from sqlalchemy import CheckConstraint, Computed, ForeignKey, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -14,19 +14,41 @@ POST_STATUSES = ("draft", "in_review", "changes_requested", "approved", "schedul
                  "publishing", "published", "failed", "paused", "retracted")
 
 
+# Room on each page for one more version of every row: a freeze (and its release) update
+# each post in place (HOT) instead of moving it and indexing it again.
+FILLFACTOR = 50
+# The scheduler's queue key: when a scheduled post is due or a claimed one may be retried.
+# A paused post keeps its scheduled slot here, so pausing does not change an indexed value.
+DUE_AT = ("CASE WHEN status IN ('scheduled', 'paused') THEN scheduled_at"
+          " WHEN status = 'publishing' AND sending_since IS NULL THEN coalesce(next_attempt_at, lease_until) END")
+# The missed-slot worker's queue: posts still in review (MISSING_STATES) with a slot not yet flagged.
+REVIEW_DUE_AT = ("CASE WHEN status IN ('in_review', 'changes_requested') AND NOT missed_schedule"
+                 " THEN scheduled_at END")
+
+
 class Post(Base):
     __tablename__ = "posts"
+    # The crisis freeze rewrites every scheduled post in scope (100,000 in one statement), so
+    # no index may name a column it changes (status, paused_*, pause_reason, version,
+    # updated_at) — not as a key, not in a predicate: then each row's update is HOT (no index
+    # entries, the new version on the same page, hence the fillfactor) and the freeze is ~10x
+    # cheaper. The scheduler's and the missed-slot worker's queues are generated columns whose
+    # value does not move when a post pauses. tests/crises/test_freeze_shape.py holds this.
     __table_args__ = (
         CheckConstraint("status IN (" + ",".join(f"'{s}'" for s in POST_STATUSES) + ")", name="status"),
         CheckConstraint("source IN ('api','cms')", name="source"),
         Index("ix_posts_account_created", "account_id", "created_at", "id"),
-        Index("ix_posts_status_scheduled", "status", "scheduled_at"),
-        # The scheduler's claim: due scheduled posts, and publishing ones whose retry is due.
-        Index("ix_posts_due", "scheduled_at", postgresql_where=text("status = 'scheduled'")),
-        Index("ix_posts_retry", "next_attempt_at", postgresql_where=text("status = 'publishing'")),
-        Index("ix_posts_paused_by", "paused_by_crisis_id", postgresql_where=text("status = 'paused'")),
+        # The scheduler's claim (due scheduled posts, retries due); paused posts keep their place.
+        Index("ix_posts_due", "due_at", postgresql_where=text("due_at IS NOT NULL")),
+        Index("ix_posts_review_due", "review_due_at", postgresql_where=text("review_due_at IS NOT NULL")),
+        # Claimed posts and retries (a freeze pauses those no send has begun for).
+        Index("ix_posts_claimed", "id", postgresql_where=text("lease_until IS NOT NULL OR next_attempt_at IS NOT NULL")),
+        # Sends under way (a worker that vanished mid-call leaves one behind).
+        Index("ix_posts_sending", "lease_until", postgresql_where=text("sending_since IS NOT NULL")),
+        Index("ix_posts_published", "published_at", postgresql_where=text("published_at IS NOT NULL")),
         Index("uq_posts_cms_ref", "account_id", "external_ref", unique=True,
               postgresql_where=text("source = 'cms' AND external_ref IS NOT NULL")),
+        {"postgresql_with": {"fillfactor": FILLFACTOR}},
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -48,8 +70,8 @@ class Post(Base):
     approved_content_hash: Mapped[str | None] = mapped_column(String(64))
     # Crisis freeze: the slot it held, which crisis (or leaver) paused it, and why.
     paused_scheduled_at: Mapped[datetime | None]
-    # No foreign key and a partial index: a freeze of 100,000 posts must not pay a key check
-    # and an index entry per row for posts no crisis holds (the crisis is written first anyway).
+    # No foreign key and no index: a freeze of 100,000 posts must not pay a key check and an
+    # index entry per row (the crisis is written first anyway; resolving, rare, scans posts).
     paused_by_crisis_id: Mapped[uuid.UUID | None]
     pause_reason: Mapped[str | None] = mapped_column(String(40))
     # Publishing: claim lease, attempts, outcome.
@@ -61,6 +83,8 @@ class Post(Base):
     sending_since: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None] = mapped_column(Computed(DUE_AT, persisted=True))
+    review_due_at: Mapped[datetime | None] = mapped_column(Computed(REVIEW_DUE_AT, persisted=True))
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()

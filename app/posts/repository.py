@@ -109,7 +109,8 @@ async def list_posts(session: AsyncSession, visible, *, account_id: uuid.UUID | 
 
 async def flag_missed(session: AsyncSession, limit: int = 1000) -> list[Post]:
     """Stamp posts whose slot passed while still under review (set-based, skip locked rows)."""
-    due = (select(Post.id).where(Post.status.in_(MISSING_STATES), Post.scheduled_at <= func.now(),
+    # review_due_at (generated, app/models/posts.py): the slot of an unflagged post in review.
+    due = (select(Post.id).where(Post.review_due_at <= func.now(), Post.status.in_(MISSING_STATES),
                                  Post.missed_schedule.is_(False))
            .limit(limit).with_for_update(skip_locked=True))
     stmt = (update(Post).where(Post.id.in_(due.scalar_subquery()))

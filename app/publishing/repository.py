@@ -12,16 +12,17 @@ from app.models import Account, AccountConnector, Post, PostRevision, Publicatio
 
 # Due scheduled posts, and publishing ones whose retry is due (or whose claim was abandoned
 # before any send began). Locked and claimed in one statement; other workers skip them.
+# ``due_at`` (a generated column, app/models/posts.py) is the queue key: the scheduled slot,
+# or the retry time of a claim; paused posts keep theirs and are skipped here.
 _CLAIM = text("""
 UPDATE posts p SET status = 'publishing', lease_until = now() + make_interval(secs => :lease),
        next_attempt_at = NULL, version = p.version + 1, updated_at = now()
  WHERE p.id IN (
     SELECT id FROM posts
-     WHERE (status = 'scheduled' AND scheduled_at <= now())
-        OR (status = 'publishing' AND sending_since IS NULL
-            AND coalesce(next_attempt_at, lease_until) <= now()
-            AND (lease_until IS NULL OR lease_until < now()))
-     ORDER BY coalesce(next_attempt_at, scheduled_at)
+     WHERE due_at <= now()
+       AND (status = 'scheduled'
+            OR (status = 'publishing' AND sending_since IS NULL AND (lease_until IS NULL OR lease_until < now())))
+     ORDER BY due_at
      FOR UPDATE SKIP LOCKED
      LIMIT :limit)
 RETURNING p.id, p.lease_until
@@ -100,8 +101,8 @@ async def publications(session: AsyncSession, post_ids: list[uuid.UUID] | None =
 
 async def abandoned_sends(session: AsyncSession) -> list[Post]:
     """Sends whose worker vanished mid-call: the outcome is unknown, so they never go again."""
-    stmt = (update(Post).where(Post.status == "publishing", Post.sending_since.is_not(None),
-                               Post.lease_until < func.now())
+    stmt = (update(Post).where(Post.sending_since.is_not(None), Post.lease_until < func.now(),
+                               Post.status == "publishing")
             .values(status="failed", sending_since=None, lease_until=None,
                     last_error="outcome unknown: the publishing worker stopped during the connector call; "
                                "check the platform before publishing again",

@@ -20,6 +20,7 @@ class TestDeclare:
         other_brand = await api.brand()
         other_acc = await api.account(other_brand["id"])
         a, b = await scheduled(flow, "one"), await scheduled(flow, "two")
+        untouched_id = (await approved(flow, "approved, not scheduled"))["id"]
         r = await api.post("/v1/crises?dry_run=true", {"scope": {"account_ids": [newsroom.account["id"]]},
                                                        "reason": "x"}, token=lead.token)
         assert r.status_code == 200 and r.json()["would_pause"] == 2
@@ -38,9 +39,19 @@ class TestDeclare:
         assert me["active_crises"] == []
         detail = (await api.get(f"/v1/crises/{crisis['id']}", token=lead.token)).json()
         assert detail["timeline"][0]["kind"] == "declared" and detail["timeline"][0]["detail"]["paused"] == 2
-        paused = [r for r in (await api.get("/v1/audit", action="post.paused")).json()["items"]]
-        assert {r["subject_id"] for r in paused} == {a["id"], b["id"]}
-        assert all(r["correlation_id"] == crisis["id"] for r in paused)
+        # one bulk record for the freeze statement, naming both posts, in each post's trail too
+        [paused] = (await api.get("/v1/audit", action="posts.paused")).json()["items"]
+        assert (paused["subject_type"], paused["subject_id"], paused["correlation_id"]) == (
+            "crisis", crisis["id"], crisis["id"])
+        assert paused["before"] == {"status": "scheduled"}
+        assert sorted(paused["after"]["subject_ids"]) == sorted([a["id"], b["id"]])
+        assert paused["after"]["count"] == 2 and paused["after"]["subjects_type"] == "post"
+        for p in (a, b):
+            trail = (await api.get("/v1/audit", subject_type="post", subject_id=p["id"])).json()["items"]
+            assert "posts.paused" in [r["action"] for r in trail]
+            assert trail[-1]["action"] == "posts.paused"
+        other_trail = (await api.get("/v1/audit", subject_type="post", subject_id=untouched_id)).json()["items"]
+        assert "posts.paused" not in [r["action"] for r in other_trail]
 
     async def test_only_crisis_leads_admins_or_crisis_scoped_services(self, api, flow, newsroom):
         r = await api.post("/v1/crises", {"scope": {"organization": True}, "reason": "x"},
@@ -126,6 +137,14 @@ class TestResolve:
         assert (await self.status(api, newsroom, future))["status"] == "scheduled"
         got = await self.status(api, newsroom, past)
         assert got["status"] == "approved"  # its slot passed: never out in a burst
+        # one bulk record per outcome, naming its posts
+        released = (await api.get("/v1/audit", action="posts.released", correlation_id=crisis["id"])).json()["items"]
+        assert {(r["after"]["status"], tuple(r["after"]["subject_ids"])) for r in released} == {
+            ("scheduled", (future["id"],)), ("approved", (past["id"],))}
+        assert all(r["after"]["resolution"] == "resume" and r["before"] == {"status": "paused"} for r in released)
+        trail = [r["action"] for r in (await api.get("/v1/audit", subject_type="post", subject_id=past["id"])).json()[
+            "items"]]
+        assert trail[-2:] == ["posts.paused", "posts.released"]
         again = await api.post(f"/v1/crises/{crisis['id']}/resolve", {"resolution": "resume"}, token=lead.token)
         assert again.status_code == 409 and again.json()["code"] == "crisis-already-resolved"
 
@@ -152,6 +171,9 @@ class TestResolve:
         r = await api.post(f"/v1/crises/{org['id']}/resolve", {"resolution": "resume"}, token=lead.token)
         assert r.json()["counts"]["still_paused"] == 1
         assert (await self.status(api, newsroom, post))["status"] == "paused"
+        [handed] = (await api.get("/v1/audit", action="posts.handed_over")).json()["items"]
+        assert handed["after"]["crisis_id"] == brand["id"] and handed["after"]["subject_ids"] == [post["id"]]
+        assert handed["before"] == {"status": "paused", "crisis_id": org["id"]}
         r = await api.post(f"/v1/crises/{brand['id']}/resolve", {"resolution": "resume"}, token=lead.token)
         assert r.json()["counts"]["resumed"] == 1
         assert (await self.status(api, newsroom, post))["status"] == "scheduled"
