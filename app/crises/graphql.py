@@ -204,6 +204,15 @@ class DeclareCrisisPayload:
     in_flight_published: list[uuid.UUID] = strawberry.field(
         description="Publishes under way when the freeze began that finished before it took hold")
 
+    def remember(self) -> dict[str, Any]:
+        return {"crisis_id": str(self.crisis.id), "in_flight_published": [str(i) for i in self.in_flight_published]}
+
+    @classmethod
+    async def recall(cls, session, principal, stored: dict[str, Any]) -> DeclareCrisisPayload:
+        crisis, events = await service.get_crisis(session, uuid.UUID(stored["crisis_id"]))
+        return cls(crisis=CrisisType.of(crisis, events),
+                   in_flight_published=[uuid.UUID(i) for i in stored["in_flight_published"]])
+
 
 @strawberry.type(name="CrisisPreview", description="What declaring would pause; nothing was changed")
 class CrisisPreviewType:
@@ -238,13 +247,16 @@ def _declaration(input: DeclareCrisisInput) -> service.Declaration:
 
 @strawberry.type
 class CrisesMutation:
-    @strawberry.mutation(description="Declare a crisis: every scheduled post in scope pauses before this answers")
-    async def declare_crisis(self, info: strawberry.Info, input: DeclareCrisisInput) -> DeclareCrisisResult | None:
+    @strawberry.mutation(description="Declare a crisis: every scheduled post in scope pauses before this answers."
+                                     " Pass idempotencyKey so that a retry after a timeout cannot declare twice")
+    async def declare_crisis(self, info: strawberry.Info, input: DeclareCrisisInput,
+                             idempotency_key: mutation.KeyArgument = None) -> DeclareCrisisResult | None:
         async def work(session, principal):
             crisis, in_flight = await service.declare(session, principal, _declaration(input))
             return DeclareCrisisPayload(crisis=CrisisType.of(crisis), in_flight_published=list(in_flight))
 
-        return await mutation.run(info, DECLARE, work)
+        return await mutation.run(info, DECLARE, work,
+                                  keyed=mutation.Keyed(idempotency_key, input, DeclareCrisisPayload))
 
     @strawberry.mutation(description="Dry run of declareCrisis (same input): how many posts would pause")
     async def preview_crisis(self, info: strawberry.Info, input: DeclareCrisisInput) -> PreviewCrisisResult | None:

@@ -24,8 +24,9 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.fastapi import BaseContext
 
+from app.config import Settings
 from app.db import request_session
-from app.errors import InsufficientScope, Unauthenticated
+from app.errors import InsufficientScope, InvalidIdempotencyKey, Unauthenticated
 from app.graphql.loaders import Loaders
 from app.security import Principal, Scope, optional_principal
 
@@ -37,6 +38,7 @@ class Context(BaseContext):
         self._principal = principal
         self.lock = asyncio.Lock()
         self.loaders = Loaders(self)
+        self.replayed: list[str] = []  # response keys of mutations answered from a stored result
 
     @property
     def principal(self) -> Principal:
@@ -62,6 +64,14 @@ class Context(BaseContext):
         async with self.lock:
             yield self.session
 
+    @property
+    def settings(self) -> Settings:
+        return self._request.app.state.settings
+
+    @property
+    def path(self) -> str:
+        return self._request.url.path
+
     def reset_loaders(self) -> None:
         """After a mutation: nothing cached before it may describe the world after it."""
         self.loaders = Loaders(self)
@@ -69,4 +79,11 @@ class Context(BaseContext):
 
 async def get_context(request: Request,
                       principal: Annotated[Principal | None, Depends(optional_principal)]) -> Context:
+    if "idempotency-key" in request.headers:
+        # One document can hold several mutations, so a key belongs to a mutation: its
+        # idempotencyKey argument. Refused rather than ignored: a caller who believes the
+        # header protects a retry must learn that it does not.
+        raise InvalidIdempotencyKey(
+            "The Idempotency-Key header is not read on /graphql: pass idempotencyKey to the mutation "
+            "(declareCrisis, createPost).", header="Idempotency-Key")
     return Context(request, principal)

@@ -9,6 +9,7 @@ from app.content.graphql import ContentMutation, ContentQuery
 from app.crises.graphql import CrisesMutation, CrisesQuery
 from app.graphql.errors import AppErrorExtension, Problem
 from app.graphql.me import MeQuery
+from app.graphql.mutation import ReplayedExtension
 from app.posts.graphql import PostsMutation, PostsQuery
 from app.publishing.graphql import PublishingMutation
 
@@ -27,6 +28,6 @@ schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     types=[Problem],
-    extensions=[AppErrorExtension, lambda: QueryDepthLimiter(max_depth=10),
+    extensions=[AppErrorExtension, ReplayedExtension, lambda: QueryDepthLimiter(max_depth=10),
                 lambda: MaxAliasesLimiter(max_alias_count=30)],
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -322,6 +322,13 @@ class WithdrawPostInput:
 class PostPayload:
     post: PostType
 
+    def remember(self) -> dict[str, Any]:
+        return {"post_id": str(self.post.id)}
+
+    @classmethod
+    async def recall(cls, session, principal, stored: dict[str, Any]) -> PostPayload:
+        return cls(post=PostType.of(await service.get_post(session, principal, uuid.UUID(stored["post_id"]))))
+
 
 # A payload, not Post itself, in the unions: Post.status (an enum) and Problem.status (the
 # HTTP status) could then not be selected side by side without aliases.
@@ -365,8 +372,9 @@ async def _transition(info: strawberry.Info, action: Action, post_id: uuid.UUID,
 
 @strawberry.type
 class PostsMutation:
-    @strawberry.mutation(description="Write a draft")
-    async def create_post(self, info: strawberry.Info, input: CreatePostInput) -> CreatePostResult | None:
+    @strawberry.mutation(description="Write a draft. Pass idempotencyKey so that a retry cannot write two")
+    async def create_post(self, info: strawberry.Info, input: CreatePostInput,
+                          idempotency_key: mutation.KeyArgument = None) -> CreatePostResult | None:
         async def work(session, principal):
             body = mutation.validated(PostCreate, {
                 "account_id": input.account_id, "body": input.body, "link": input.link, "media": input.media,
@@ -377,7 +385,7 @@ class PostsMutation:
                 scheduled_at=body.scheduled_at)
             return PostPayload(post=PostType.of(view))
 
-        return await mutation.run(info, WRITE, work)
+        return await mutation.run(info, WRITE, work, keyed=mutation.Keyed(idempotency_key, input, PostPayload))
 
     @strawberry.mutation(description="Edit: content makes a new revision (back to draft); scheduledAt alone keeps "
                                      "approvals")
