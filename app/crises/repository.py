@@ -135,7 +135,7 @@ def _windowed(sql: str, params: dict[str, Any], window) -> tuple[str, dict[str, 
 async def freeze(session: AsyncSession, crisis: Crisis, audit_sql, window=None) -> int:
     """Pause every scheduled (or claimed, not yet sent) post in scope, remembering its slot:
     one set-based statement per previous status, audited in that same statement.
-    ``audit_sql(old_status)`` gives the audit insert over the CTE ``paused`` (id, scheduled_at).
+    ``audit_sql(old_status)`` gives the audit insert over the CTE ``paused`` (id).
 
     No index names a column this changes (app/models/posts.py), so every row is updated in
     place (HOT): that is what keeps 100,000 posts well under a second."""
@@ -148,11 +148,10 @@ async def freeze(session: AsyncSession, crisis: Crisis, audit_sql, window=None) 
         audit_sql_text, audit_params = audit_sql(old_status)
         sql = f"""
         WITH paused AS (
-            UPDATE posts p SET status = 'paused', paused_scheduled_at = p.scheduled_at,
-                   paused_by_crisis_id = CAST(:crisis_id AS uuid), pause_reason = 'crisis', lease_until = NULL,
-                   next_attempt_at = NULL, version = p.version + 1, updated_at = now()
+            UPDATE posts p SET status = 'paused', paused_by_crisis_id = CAST(:crisis_id AS uuid),
+                   lease_until = NULL, next_attempt_at = NULL, version = p.version + 1, updated_at = now()
              WHERE {where}
-            RETURNING p.id, p.scheduled_at
+            RETURNING p.id
         ), audited AS ({audit_sql_text})
         SELECT count(*) FROM paused
         """
@@ -188,8 +187,7 @@ _RELEASE = {
     "review": "status = 'in_review', review_round = p.review_round + 1, approved_revision = NULL,"
               " approved_content_hash = NULL",
     # resume: future slots back on schedule; passed slots approved but unscheduled (never a burst).
-    "resume": "status = CASE WHEN p.paused_scheduled_at > now() THEN 'scheduled' ELSE 'approved' END,"
-              " scheduled_at = p.paused_scheduled_at",
+    "resume": "status = CASE WHEN p.scheduled_at > now() THEN 'scheduled' ELSE 'approved' END",
     "cancel": "status = 'withdrawn'",
 }
 OUTCOME = {"in_review": "review", "scheduled": "resumed", "approved": "unscheduled", "withdrawn": "cancelled"}
@@ -201,8 +199,7 @@ async def release(session: AsyncSession, crisis_id: uuid.UUID, resolution: str,
     audit_sql_text, audit_params = audit_sql
     sql = f"""
     WITH released AS (
-        UPDATE posts p SET {set_clause}, paused_scheduled_at = NULL, paused_by_crisis_id = NULL,
-               pause_reason = NULL, version = p.version + 1, updated_at = now()
+        UPDATE posts p SET {set_clause}, paused_by_crisis_id = NULL, version = p.version + 1, updated_at = now()
          WHERE p.paused_by_crisis_id = CAST(:crisis_id AS uuid) AND p.status = 'paused'
         RETURNING p.id, p.status, p.scheduled_at
     ), audited AS ({audit_sql_text})

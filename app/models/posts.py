@@ -14,9 +14,9 @@ POST_STATUSES = ("draft", "in_review", "changes_requested", "approved", "schedul
                  "publishing", "published", "failed", "paused", "retracted")
 
 
-# Room on each page for one more version of every row: a freeze (and its release) update
-# each post in place (HOT) instead of moving it and indexing it again.
-FILLFACTOR = 50
+# Room on each page for one more version of every row, a little wider (paused_by_crisis_id):
+# a freeze (and its release) update each post in place (HOT) instead of moving and indexing it.
+FILLFACTOR = 45
 # The scheduler's queue key: when a scheduled post is due or a claimed one may be retried.
 # A paused post keeps its scheduled slot here, so pausing does not change an indexed value.
 DUE_AT = ("CASE WHEN status IN ('scheduled', 'paused') THEN scheduled_at"
@@ -29,7 +29,7 @@ REVIEW_DUE_AT = ("CASE WHEN status IN ('in_review', 'changes_requested') AND NOT
 class Post(Base):
     __tablename__ = "posts"
     # The crisis freeze rewrites every scheduled post in scope (100,000 in one statement), so
-    # no index may name a column it changes (status, paused_*, pause_reason, version,
+    # no index may name a column it changes (status, paused_by_crisis_id, version,
     # updated_at) — not as a key, not in a predicate: then each row's update is HOT (no index
     # entries, the new version on the same page, hence the fillfactor) and the freeze is ~10x
     # cheaper. The scheduler's and the missed-slot worker's queues are generated columns whose
@@ -68,12 +68,11 @@ class Post(Base):
     missed_schedule: Mapped[bool] = mapped_column(default=False)
     approved_revision: Mapped[int | None]
     approved_content_hash: Mapped[str | None] = mapped_column(String(64))
-    # Crisis freeze: the slot it held, which crisis (or leaver) paused it, and why.
-    paused_scheduled_at: Mapped[datetime | None]
+    # Crisis freeze: which crisis holds it (a paused post keeps its slot in scheduled_at).
     # No foreign key and no index: a freeze of 100,000 posts must not pay a key check and an
     # index entry per row (the crisis is written first anyway; resolving, rare, scans posts).
+    # The freeze writes nothing else that widens the row, so its new version fits on the page.
     paused_by_crisis_id: Mapped[uuid.UUID | None]
-    pause_reason: Mapped[str | None] = mapped_column(String(40))
     # Publishing: claim lease, attempts, outcome.
     publish_attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     next_attempt_at: Mapped[datetime | None]

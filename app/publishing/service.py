@@ -76,8 +76,8 @@ async def _prepare(session: AsyncSession, post: Post) -> Prepared:
 
 async def _pause_for_crisis(session: AsyncSession, actor: Principal, post: Post, crisis_id: uuid.UUID) -> None:
     await repository.set_post(session, post.id, {
-        "status": State.paused.value, "paused_scheduled_at": post.scheduled_at, "paused_by_crisis_id": crisis_id,
-        "pause_reason": "crisis", "lease_until": None, "next_attempt_at": None})
+        "status": State.paused.value, "paused_by_crisis_id": crisis_id, "lease_until": None,
+        "next_attempt_at": None})
     await audit.record(session, actor, "post.paused", "post", post.id, before={"status": post.status},
                        after={"status": "paused", "crisis_id": crisis_id}, correlation_id=str(crisis_id))
 

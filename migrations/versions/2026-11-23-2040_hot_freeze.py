@@ -8,7 +8,7 @@ The crisis freeze updates every scheduled post in scope in one statement. With `
 indexes (keys or predicates) each row got a new version elsewhere plus an entry in every
 index; now no index names a column the freeze changes, the scheduler's and the missed-slot
 worker's queues are generated columns that keep their value when a post pauses, and the
-table leaves half of each page free, so those updates are HOT.
+table leaves over half of each page free, so those updates are HOT.
 
 ``fillfactor`` applies to pages written from then on: it is set first, so adding the stored
 generated columns (a table rewrite, under an exclusive lock: plan a window on a large
@@ -33,7 +33,11 @@ def upgrade() -> None:
     op.drop_index('ix_posts_due', table_name='posts', postgresql_where=sa.text("status = 'scheduled'"))
     op.drop_index('ix_posts_retry', table_name='posts', postgresql_where=sa.text("status = 'publishing'"))
     op.drop_index('ix_posts_paused_by', table_name='posts', postgresql_where=sa.text("status = 'paused'"))
-    op.execute("ALTER TABLE posts SET (fillfactor = 50)")
+    op.execute("ALTER TABLE posts SET (fillfactor = 45)")
+    # A paused post keeps its slot in scheduled_at; only paused_by_crisis_id says who holds it
+    # (a wider new version would not fit beside the old one on the page).
+    op.drop_column('posts', 'paused_scheduled_at')
+    op.drop_column('posts', 'pause_reason')
     op.add_column('posts', sa.Column('due_at', sa.DateTime(timezone=True), sa.Computed(DUE_AT, persisted=True),
                                      nullable=True))
     op.add_column('posts', sa.Column('review_due_at', sa.DateTime(timezone=True),
@@ -71,6 +75,10 @@ def downgrade() -> None:
     op.execute("ALTER TABLE posts RESET (fillfactor)")
     op.drop_column('posts', 'review_due_at')
     op.drop_column('posts', 'due_at')
+    op.add_column('posts', sa.Column('pause_reason', sa.String(length=40), nullable=True))
+    op.add_column('posts', sa.Column('paused_scheduled_at', sa.DateTime(timezone=True), nullable=True))
+    op.execute("UPDATE posts SET paused_scheduled_at = scheduled_at, pause_reason = 'crisis'"
+               " WHERE paused_by_crisis_id IS NOT NULL")
     op.create_index('ix_posts_paused_by', 'posts', ['paused_by_crisis_id'], unique=False,
                     postgresql_where=sa.text("status = 'paused'"))
     op.create_index('ix_posts_retry', 'posts', ['next_attempt_at'], unique=False,

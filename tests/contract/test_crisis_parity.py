@@ -266,7 +266,7 @@ class TestDeclare:
                                    {**body, "scope": {"account_ids": [sides[1]]}})
         assert (out["status"], out["paused_count"], out["in_flight_published"]) == ("active", 2, [])
         for acc in sides:
-            await session.execute(text("UPDATE posts SET paused_scheduled_at = now() - interval '1 hour' "
+            await session.execute(text("UPDATE posts SET scheduled_at = now() - interval '1 hour' "
                                        "WHERE id = :i"), {"i": posts[acc][1]["id"]})
         await session.commit()
         out = await crises.resolve(lead, out["ids"], {"resolution": "resume", "note": "over"})

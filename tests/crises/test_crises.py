@@ -120,7 +120,7 @@ class TestResolve:
         lead = await crisis_lead(api)
         future, past = await scheduled(flow, "future"), await scheduled(flow, "past")
         crisis = await declare(api, lead, {"organization": True})
-        await session.execute(text("UPDATE posts SET paused_scheduled_at = now() - interval '1 hour' WHERE id = :i"),
+        await session.execute(text("UPDATE posts SET scheduled_at = now() - interval '1 hour' WHERE id = :i"),
                               {"i": past["id"]})
         await session.commit()
         return lead, crisis, future, past

@@ -141,7 +141,7 @@ class TestDeclareAndResolve:
             "DeclareCrisisPayload", "active", 2, [])
         assert [(e["kind"], e["detail"]["paused"]) for e in crisis["timeline"]] == [("declared", 2)]
         assert await status_of(api, newsroom.author.token, future) == "paused"
-        await session.execute(text("UPDATE posts SET paused_scheduled_at = now() - interval '1 hour' WHERE id = :i"),
+        await session.execute(text("UPDATE posts SET scheduled_at = now() - interval '1 hour' WHERE id = :i"),
                               {"i": past["id"]})
         await session.commit()
         done = await resolve(gql, lead, crisis["id"], resolution="resume", note="over")
