@@ -157,7 +157,7 @@ class UnitOfWorkRoute(APIRoute):
                     return replay.response
                 except AppError as exc:
                     ctx = idempotency.context(request)
-                    if ctx is None or exc.status >= 500:  # a server fault is not an answer to replay
+                    if ctx is None or not idempotency.stored_status(exc.status):  # 5xx, 403: not answers to replay
                         await session.rollback()
                         raise
                     # Keep the key's lock, drop the failed work, remember the answer.

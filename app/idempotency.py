@@ -194,6 +194,14 @@ def _stored_body(response: Response, fields: tuple[str, ...]) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def stored_status(status: int) -> bool:
+    """Which failures are answers to keep: 4xx, except a refusal of the caller's authority
+    (403: a token without the scope, a role it lacks). That is not an answer about the request:
+    the caller fixes its token or grant and retries with the same key — in a crisis the
+    on-call person must not be handed yesterday's 403 for 24 hours. 5xx are never stored."""
+    return status < 500 and status != 403
+
+
 async def store(session: AsyncSession, ctx: KeyContext, response: Response, redacted: tuple[str, ...] = ()) -> None:
     headers = {k: v for k, v in response.headers.items() if k in _STORED_HEADERS}
     await save(session, ctx, response.status_code, _stored_body(response, redacted), headers)

@@ -105,7 +105,8 @@ async def run(info: strawberry.Info, scopes: tuple[Scope, ...],
                         await idempotency.save(session, claimed, 200, _stored({"result": answer.remember()}))
                     return answer
             except AppError as exc:
-                if claimed is not None and exc.status < 500 and not isinstance(exc, InputRejected):
+                if claimed is not None and idempotency.stored_status(exc.status) \
+                        and not isinstance(exc, InputRejected):
                     await idempotency.save(session, claimed, exc.status, _stored({"problem": _error_state(exc)}))
                 return Problem.of(exc)
             except DBAPIError as exc:
