@@ -57,7 +57,6 @@ class Post(Base):
     author_id: Mapped[uuid.UUID] = mapped_column(index=True)
     source: Mapped[str] = mapped_column(String(8), default="api")
     external_ref: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20), default="draft")
     # Current content (a copy of the latest revision's, for filtering and reading).
     revision: Mapped[int] = mapped_column(default=1)
     labels: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
@@ -68,11 +67,6 @@ class Post(Base):
     missed_schedule: Mapped[bool] = mapped_column(default=False)
     approved_revision: Mapped[int | None]
     approved_content_hash: Mapped[str | None] = mapped_column(String(64))
-    # Crisis freeze: which crisis holds it (a paused post keeps its slot in scheduled_at).
-    # No foreign key and no index: a freeze of 100,000 posts must not pay a key check and an
-    # index entry per row (the crisis is written first anyway; resolving, rare, scans posts).
-    # The freeze writes nothing else that widens the row, so its new version fits on the page.
-    paused_by_crisis_id: Mapped[uuid.UUID | None]
     # Publishing: claim lease, attempts, outcome.
     publish_attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     next_attempt_at: Mapped[datetime | None]
@@ -82,11 +76,19 @@ class Post(Base):
     sending_since: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at()
+    # What a crisis freeze writes, side by side and last in the row (so in the database, see
+    # migration 0004): the new version of a row differs from the old in one short run of bytes.
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    # Which crisis holds it (a paused post keeps its slot in scheduled_at). No foreign key and
+    # no index: a freeze of 100,000 posts must not pay a key check and an index entry per row
+    # (the crisis is written first anyway; resolving, rare, scans posts). Nothing else the
+    # freeze writes widens the row, so its new version fits beside the old on the page.
+    paused_by_crisis_id: Mapped[uuid.UUID | None]
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[datetime] = updated_at()
     due_at: Mapped[datetime | None] = mapped_column(Computed(DUE_AT, persisted=True))
     review_due_at: Mapped[datetime | None] = mapped_column(Computed(REVIEW_DUE_AT, persisted=True))
-    version: Mapped[int] = mapped_column(default=1)
-    created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = updated_at()
 
 
 class PostRevision(Base):
