@@ -39,6 +39,19 @@ async def _count(engine, sql: str, **params) -> int:
         return int((await conn.execute(text(sql), params)).scalar())
 
 
+async def _wal_position(engine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT pg_current_wal_insert_lsn()"))).scalar())
+
+
+async def _wal_since(engine, lsn: int) -> int:
+    """WAL written since ``lsn`` (the bench database is alone on its server, but not the only
+    writer: autovacuum and checkpoints count too)."""
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), CAST(:l AS pg_lsn))"),
+                                       {"l": lsn})).scalar())
+
+
 async def _hot_updates(session: AsyncSession) -> tuple[int, int]:
     """This transaction's updates of posts so far: (HOT, all). HOT = in place, no index entries."""
     row = (await session.execute(text(
@@ -50,6 +63,7 @@ async def _hot_updates(session: AsyncSession) -> tuple[int, int]:
 async def one_run(engine, log: c.StatementLog, principal, n_posts: int) -> dict:
     r: dict = {}
     # --- declare: one transaction, as the route runs it -------------------------------------
+    lsn = await _wal_position(engine)
     async with AsyncSession(engine, expire_on_commit=False, autoflush=False) as session:
         with log.recording() as entries:
             t0 = time.perf_counter()
@@ -67,6 +81,7 @@ async def one_run(engine, log: c.StatementLog, principal, n_posts: int) -> dict:
         r["freeze_stmt_s"], r["freeze_stmt"] = slow[2], (slow[0], slow[1])
         r["paused_returned"] = crisis.paused_count
         r["in_flight"] = len(in_flight)
+    r["declare_wal"] = await _wal_since(engine, lsn)
     cid = str(crisis.id)
     r["paused_counted"] = await _count(
         engine, "SELECT count(*) FROM posts WHERE status = 'paused' AND paused_by_crisis_id = CAST(:c AS uuid)", c=cid)
@@ -107,7 +122,8 @@ def _print_run(i: int, r: dict, statements: bool = False) -> None:
     print(f"run {i}: declare {_ms(r['declare_s'])} (freeze statement {_ms(r['freeze_stmt_s']).strip()})"
           f" + commit {_ms(r['declare_commit_s']).strip()}, {r['declare_statements']} statements,"
           f" paused {r['paused_returned']} (counted {r['paused_counted']}), audit rows {r['paused_audit']},"
-          f" in flight {r['in_flight']}, HOT updates {r['hot']} of {r['updated']}")
+          f" in flight {r['in_flight']}, HOT updates {r['hot']} of {r['updated']},"
+          f" WAL {r['declare_wal'] / 2**20:.0f} MB")
     print(f"       resolve {_ms(r['resolve_s'])} (release statement {_ms(r['release_stmt_s']).strip()})"
           f" + commit {_ms(r['resolve_commit_s']).strip()}, {r['resolve_statements']} statements,"
           f" resumed {r['resumed_returned']} (counted {r['scheduled_counted']}),"
