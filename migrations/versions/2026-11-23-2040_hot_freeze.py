@@ -82,16 +82,23 @@ def upgrade() -> None:
     op.create_index('ix_audit_records_bulk', 'audit_records', ['id'], unique=False,
                     postgresql_where=sa.text("after ? 'subject_ids'"))
     # A bulk record's ids do not compress with pglz (it gives up on them after trying: ~150 ms
-    # for 100,000 ids); lz4 is ~3x faster. Servers built without lz4 keep pglz.
+    # for 100,000 ids); lz4 is ~3x faster. Servers before 14 or built without lz4 keep pglz.
     op.execute("""
         DO $$ BEGIN
-            ALTER TABLE audit_records ALTER COLUMN after SET COMPRESSION lz4;
+            IF current_setting('server_version_num')::int >= 140000 THEN
+                EXECUTE 'ALTER TABLE audit_records ALTER COLUMN after SET COMPRESSION lz4';
+            END IF;
         EXCEPTION WHEN feature_not_supported THEN NULL;
         END $$""")
 
 
 def downgrade() -> None:
-    op.execute("ALTER TABLE audit_records ALTER COLUMN after SET COMPRESSION default")
+    op.execute("""
+        DO $$ BEGIN
+            IF current_setting('server_version_num')::int >= 140000 THEN
+                EXECUTE 'ALTER TABLE audit_records ALTER COLUMN after SET COMPRESSION default';
+            END IF;
+        END $$""")
     op.drop_index('ix_posts_claimed', table_name='posts',
                   postgresql_where=sa.text('lease_until IS NOT NULL OR next_attempt_at IS NOT NULL'))
     op.drop_index('ix_audit_records_bulk', table_name='audit_records', postgresql_where=sa.text("after ? 'subject_ids'"))
