@@ -163,6 +163,11 @@ class PostType:
     review_round: int
     allowed_transitions: list[PostAction]
     active_crises: list[uuid.UUID] = strawberry.field(description="Crises in force over this post's account")
+    paused_by_crisis_id: uuid.UUID | None = strawberry.field(
+        description="While paused: the crisis holding it (its slot stays in scheduledAt)")
+    publish_attempts: int = strawberry.field(description="Connector calls made so far")
+    last_error: str | None = strawberry.field(description="Why the last attempt failed (failed: why it gave up)")
+    published_at: datetime | None = strawberry.field(description="When the connector accepted it")
     version: int = strawberry.field(description="Pass as expectedVersion (REST: the ETag) to fence stale writes")
     created_at: datetime
     updated_at: datetime
@@ -178,7 +183,9 @@ class PostType:
                    missed_schedule=view.missed_schedule, approved_revision=p.approved_revision,
                    review_round=p.review_round,
                    allowed_transitions=[PostAction(a.value) for a in allowed(State(p.status))],
-                   active_crises=list(view.active_crises), version=p.version, created_at=p.created_at, updated_at=p.updated_at)
+                   active_crises=list(view.active_crises), paused_by_crisis_id=p.paused_by_crisis_id,
+                   publish_attempts=p.publish_attempts, last_error=p.last_error, published_at=p.published_at,
+                   version=p.version, created_at=p.created_at, updated_at=p.updated_at)
 
     @strawberry.field
     def current_revision(self) -> RevisionType:

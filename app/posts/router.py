@@ -35,7 +35,8 @@ def read(view: service.PostView) -> PostRead:
         media=list(r.media), labels=list(r.labels), content_hash=r.content_hash, scheduled_at=p.scheduled_at,
         risk=p.risk, missed_schedule=view.missed_schedule, approved_revision=p.approved_revision,
         review_round=p.review_round, allowed_transitions=allowed(State(p.status)),
-        active_crises=view.active_crises, version=p.version,
+        active_crises=view.active_crises, paused_by_crisis_id=p.paused_by_crisis_id,
+        publish_attempts=p.publish_attempts, last_error=p.last_error, published_at=p.published_at, version=p.version,
         created_at=p.created_at, updated_at=p.updated_at,
     )
 

@@ -121,6 +121,11 @@ class PostRead(BaseModel):
     allowed_transitions: list[Action]
     active_crises: list[uuid.UUID] = Field(default_factory=list,
                                            description="Crises in force over this post's account")
+    paused_by_crisis_id: uuid.UUID | None = Field(
+        None, description="While paused: the crisis holding it (its slot stays in scheduled_at)")
+    publish_attempts: int = Field(0, description="Connector calls made so far")
+    last_error: str | None = Field(None, description="Why the last attempt failed (failed: why it gave up)")
+    published_at: datetime | None = Field(None, description="When the connector accepted it")
     version: int
     created_at: datetime
     updated_at: datetime

@@ -30,6 +30,7 @@ class TestDeclare:
         for p in (a, b):
             got = (await api.get(f"/v1/posts/{p['id']}", token=newsroom.author.token)).json()
             assert got["status"] == "paused" and got["active_crises"] == [crisis["id"]]
+            assert got["paused_by_crisis_id"] == crisis["id"] and got["scheduled_at"] == p["scheduled_at"]
         me = (await api.get("/v1/me", token=newsroom.author.token)).json()
         assert [c["id"] for c in me["active_crises"]] == [crisis["id"]]
         # someone who sees only the other brand is told of no crisis

@@ -17,6 +17,7 @@ class TestScheduler:
         pub = (await api.get(f"/v1/posts/{post['id']}/publication", token=flow.room.author.token)).json()
         assert pub["body"] == "Spring launch 🌸" and pub["connector"] == "log" and pub["revision"] == 1
         assert pub["content_hash"] == got["content_hash"]
+        assert got["published_at"] and got["publish_attempts"] == 1 and got["last_error"] is None
         actions = [r["action"] for r in (await api.get("/v1/audit", subject_id=post["id"])).json()["items"]]
         assert actions[-3:] == ["post.claimed", "post.publish_started", "post.published"]
 
@@ -31,7 +32,8 @@ class TestScheduler:
         await make_due(session, post["id"])
         await publishing.run_due(maker)
         got = (await api.get(f"/v1/posts/{post['id']}", token=flow.room.author.token)).json()
-        assert got["status"] == "failed"
+        assert got["status"] == "failed" and got["published_at"] is None
+        assert "not the approved content" in got["last_error"]
         assert (await session.execute(text("SELECT count(*) FROM publications"))).scalar() == 0
 
 
