@@ -74,6 +74,8 @@ class Access:
     grants: list[GrantFact] = field(default_factory=list)
     # Services hold no grants: their scopes map to organisation-wide roles.
     org_ladder: Role | None = None
+    # A service (monitoring, on-call scripts, the CMS): an organisation-wide integration.
+    service: bool = False
 
     def _covering(self, brand_id, account_id) -> list[GrantFact]:
         return [g for g in self.grants if g.covers(brand_id, account_id)]

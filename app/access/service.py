@@ -50,7 +50,7 @@ async def effective_access(session: AsyncSession, principal: Principal) -> Acces
     if principal.kind is PrincipalKind.system:
         return Access(admin=True)
     if principal.kind is PrincipalKind.service:
-        return Access(admin=Scope.admin in principal.scopes, org_ladder=_service_ladder(principal))
+        return Access(admin=Scope.admin in principal.scopes, org_ladder=_service_ladder(principal), service=True)
     facts = await repository.user_facts(session, principal.id)
     if facts is None or facts["status"] != "active":
         return Access()

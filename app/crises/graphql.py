@@ -123,8 +123,8 @@ class CrisisType:
         if events is None:
             # The service has no batch form of the timeline yet: one read per crisis selected
             # outside crisis(id), so a page of crises with timelines costs a read per item.
-            async with info.context.db() as session:
-                _, events = await service.get_crisis(session, self.id)
+            async with info.context.db() as session:  # the crisis itself was read with its visibility checked
+                events = await service.timeline(session, self.id)
         return [CrisisEventType.of(e) for e in events]
 
 
@@ -150,15 +150,15 @@ class ActiveCrisisType:
 
 @strawberry.type
 class CrisesQuery:
-    @strawberry.field(description="Crises, newest first")
+    @strawberry.field(description="Crises over anything you can see (organisation-wide ones for everyone), newest first")
     async def crises(self, info: strawberry.Info, status: list[CrisisStatus] | None = None, first: int = FIRST,
                      after: str | None = None) -> Page[CrisisType]:
         ctx = info.context
         ctx.require(*READ)
         page = page_params(first, after)
         async with ctx.db() as session:
-            rows = await service.list_crises(session, status=[s.value for s in status] if status else None,
-                                             page=page)
+            rows = await service.list_crises(session, ctx.principal,
+                                             status=[s.value for s in status] if status else None, page=page)
         items, cursor = make_page(rows, page, lambda c: (c.declared_at.isoformat(), c.id))
         return Page(items=[CrisisType.of(c) for c in items], next_cursor=cursor)
 
@@ -167,7 +167,7 @@ class CrisesQuery:
         ctx = info.context
         ctx.require(*READ)
         async with ctx.db() as session:
-            crisis, events = await service.get_crisis(session, id)
+            crisis, events = await service.get_crisis(session, ctx.principal, id)
         return CrisisType.of(crisis, events)
 
 
@@ -209,7 +209,7 @@ class DeclareCrisisPayload:
 
     @classmethod
     async def recall(cls, session, principal, stored: dict[str, Any]) -> DeclareCrisisPayload:
-        crisis, events = await service.get_crisis(session, uuid.UUID(stored["crisis_id"]))
+        crisis, events = await service.get_crisis(session, principal, uuid.UUID(stored["crisis_id"]))
         return cls(crisis=CrisisType.of(crisis, events),
                    in_flight_published=[uuid.UUID(i) for i in stored["in_flight_published"]])
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import ARRAY, Uuid, any_, cast, exists, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, Crisis, CrisisEvent
@@ -50,9 +50,21 @@ async def update_crisis(session: AsyncSession, crisis_id: uuid.UUID, values: dic
     return (await session.execute(stmt)).scalar_one()
 
 
+def _readable_by(brand_ids: set[uuid.UUID], account_ids: set[uuid.UUID]):
+    """Crises over anything these brands and accounts hold (organisation-wide ones always)."""
+    brands = cast(sorted(brand_ids, key=str), ARRAY(Uuid))
+    accounts = cast(sorted(account_ids, key=str), ARRAY(Uuid))
+    return or_(Crisis.scope_kind == "organization", Crisis.brand_ids.overlap(brands),
+               Crisis.account_ids.overlap(accounts),
+               exists().where(Account.id == any_(Crisis.account_ids), Account.brand_id == any_(brands)))
+
+
 async def list_crises(session: AsyncSession, *, status: list[str] | None, after: tuple[datetime, uuid.UUID] | None,
-                      limit: int) -> list[Crisis]:
+                      limit: int, readable: tuple[set[uuid.UUID], set[uuid.UUID]] | None = None) -> list[Crisis]:
+    """``readable``: (brand ids, account ids) the caller sees; None: every crisis."""
     stmt = select(Crisis).order_by(Crisis.declared_at.desc(), Crisis.id.desc()).limit(limit)
+    if readable is not None:
+        stmt = stmt.where(_readable_by(*readable))
     if status:
         stmt = stmt.where(Crisis.status.in_(status))
     if after is not None:

@@ -61,19 +61,20 @@ async def declare(request: Request, principal: Declare, body: CrisisCreate,
     return DeclareRead(**crisis_read(crisis), in_flight_published=in_flight)
 
 
-@router.get("", response_model=Page[CrisisRead], summary="Crises, newest first")
-async def list_crises(request: Request, _: ReadCrises, page: Pagination,
+@router.get("", response_model=Page[CrisisRead],
+            summary="Crises over anything you can see (organisation-wide ones for everyone), newest first")
+async def list_crises(request: Request, principal: ReadCrises, page: Pagination,
                       status: Annotated[list[str] | None, Query(description="scheduled | active | resolved")] = None):
     if status and not set(status) <= {"scheduled", "active", "resolved"}:
         raise ValidationFailed("status: one of scheduled, active, resolved.", parameter="status")
-    rows = await service.list_crises(request_session(request), status=status, page=page)
+    rows = await service.list_crises(request_session(request), principal, status=status, page=page)
     items, cursor = make_page(rows, page, lambda c: (c.declared_at.isoformat(), c.id))
     return Page[CrisisRead](items=[CrisisRead(**crisis_read(c)) for c in items], next_cursor=cursor)
 
 
 @router.get("/{crisis_id}", response_model=CrisisDetail, summary="A crisis with its timeline")
-async def get_crisis(request: Request, _: ReadCrises, crisis_id: uuid.UUID):
-    crisis, events = await service.get_crisis(request_session(request), crisis_id)
+async def get_crisis(request: Request, principal: ReadCrises, crisis_id: uuid.UUID):
+    crisis, events = await service.get_crisis(request_session(request), principal, crisis_id)
     return CrisisDetail(**crisis_read(crisis), timeline=[
         TimelineEntry(at=e.at, kind=e.kind, actor_kind=e.actor_kind, actor_id=e.actor_id, detail=e.detail)
         for e in events])

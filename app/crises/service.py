@@ -193,15 +193,51 @@ async def run_windows(session: AsyncSession, principal: Principal) -> tuple[int,
 
 # --- reading ------------------------------------------------------------------------------
 
-async def get_crisis(session: AsyncSession, crisis_id: uuid.UUID) -> tuple[Crisis, list[CrisisEvent]]:
+async def _readable(session: AsyncSession, principal: Principal) -> tuple[set[uuid.UUID], set[uuid.UUID]] | None:
+    """Whose crises this caller may read: None for everything (admins, organisation-wide
+    grants such as crisis leads, every service), else the brands and accounts it sees (a grant on
+    one account shows the crises over its brand too). A crisis's reason and responders are
+    not for an agency that holds one account of another brand."""
+    return await _readable_of(session, await access_service.effective_access(session, principal))
+
+
+async def _readable_of(session: AsyncSession, access: Access) -> tuple[set[uuid.UUID], set[uuid.UUID]] | None:
+    if access.sees_everything or access.service:  # a crisis:* service (monitoring, on-call) sees them all
+        return None
+    accounts = access.visible_account_ids
+    brands = access.visible_brand_ids | set((await repository.account_brands(session, list(accounts))).values())
+    return brands, accounts
+
+
+async def _covers_readable(session: AsyncSession, crisis: Crisis,
+                           readable: tuple[set[uuid.UUID], set[uuid.UUID]] | None) -> bool:
+    if readable is None or crisis.scope_kind == "organization":
+        return True
+    brands, accounts = readable
+    if set(crisis.brand_ids or []) & brands or set(crisis.account_ids or []) & accounts:
+        return True
+    if crisis.scope_kind != "accounts" or not brands:
+        return False
+    return bool(set((await repository.account_brands(session, list(crisis.account_ids or []))).values()) & brands)
+
+
+async def get_crisis(session: AsyncSession, principal: Principal,
+                     crisis_id: uuid.UUID) -> tuple[Crisis, list[CrisisEvent]]:
+    """404 for a crisis over nothing the caller sees, as for anything it cannot see."""
     crisis = await repository.get_crisis(session, crisis_id)
-    if crisis is None:
+    if crisis is None or not await _covers_readable(session, crisis, await _readable(session, principal)):
         raise CrisisNotFound("No such crisis.")
     return crisis, await repository.timeline(session, crisis_id)
 
 
-async def list_crises(session: AsyncSession, *, status: list[str] | None, page: PageParams) -> list[Crisis]:
-    return await repository.list_crises(session, status=status, after=cursor_after(page), limit=page.limit + 1)
+async def timeline(session: AsyncSession, crisis_id: uuid.UUID) -> list[CrisisEvent]:
+    return await repository.timeline(session, crisis_id)
+
+
+async def list_crises(session: AsyncSession, principal: Principal, *, status: list[str] | None,
+                      page: PageParams) -> list[Crisis]:
+    return await repository.list_crises(session, status=status, after=cursor_after(page), limit=page.limit + 1,
+                                        readable=await _readable(session, principal))
 
 
 async def in_force_for(session: AsyncSession, account_id: uuid.UUID, brand_id: uuid.UUID) -> list[Crisis]:
@@ -220,20 +256,8 @@ async def visible_in_force(session: AsyncSession, access: Access) -> list[Crisis
     """Crises in force over anything this caller can see (for /v1/me and post responses)."""
     now_ = await repository.clock(session)
     crises = [c for c in await repository.open_crises(session) if in_force(c, now_)]
-    if access.sees_everything:
-        return crises
-    brands = await repository.account_brands(session, list(access.visible_account_ids))
-    return [c for c in crises if c.scope_kind == "organization"
-            or set(c.brand_ids or []) & (access.visible_brand_ids | set(brands.values()))
-            or set(c.account_ids or []) & access.visible_account_ids
-            or await _brand_accounts_overlap(session, c, access)]
-
-
-async def _brand_accounts_overlap(session: AsyncSession, crisis: Crisis, access: Access) -> bool:
-    if crisis.scope_kind != "accounts" or not access.visible_brand_ids:
-        return False
-    brands = await repository.account_brands(session, list(crisis.account_ids or []))
-    return bool(set(brands.values()) & access.visible_brand_ids)
+    readable = await _readable_of(session, access)
+    return [c for c in crises if await _covers_readable(session, c, readable)]
 
 
 async def check_schedulable(session: AsyncSession, account_id: uuid.UUID, brand_id: uuid.UUID,

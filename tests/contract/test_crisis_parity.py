@@ -315,3 +315,45 @@ class TestSchedulingDuringACrisis:
         assert (out["outcome"], out["code"]) == (409, "blackout-window")
         out = await both.step("schedule", ready, newsroom.publisher, scheduled_at=later(hours=9))
         assert (out["outcome"], out["status"]) == ("ok", "scheduled")
+
+
+class TestVisibility:
+    """A crisis's reason and responders are for those who see something it covers: a crisis over
+    nothing you see is not found (404, as anything you cannot see), over REST and GraphQL alike;
+    organisation-wide crises are everyone's business."""
+
+    async def test_crises_over_what_you_cannot_see_are_not_found(self, api, gql, newsroom):
+        lead = await crisis_lead(api)
+        other_brand = await api.brand()
+        other_acc = await api.account(other_brand["id"])
+
+        def declare(scope):
+            return api.ok("POST", "/v1/crises", {"scope": scope, "reason": f"over {scope}"}, token=lead.token)
+        org = await declare({"organization": True})
+        ours = await declare({"brand_ids": [newsroom.brand["id"]]})
+        theirs = await declare({"account_ids": [other_acc["id"]]})
+        agency = Person(newsroom.outsider.id, newsroom.outsider.token)
+        await api.grant(agency.id, "viewer", account_id=other_acc["id"])
+        brand_reader = await api.user()
+        await api.grant(brand_reader["id"], "viewer", brand_id=other_brand["id"])
+        brand_reader = Person(brand_reader["id"], await api.token_for(brand_reader["id"], scopes=SCOPES))
+
+        svc = await api.ok("POST", "/v1/tokens", {"service_name": "monitoring", "scopes": ["crisis:declare"]})
+        monitoring = Person("monitoring", svc["token"])  # an on-call integration sees every crisis
+        expected = [(newsroom.author, {org["id"], ours["id"]}), (agency, {org["id"], theirs["id"]}),
+                    (brand_reader, {org["id"], theirs["id"]}), (lead, {org["id"], ours["id"], theirs["id"]}),
+                    (monitoring, {org["id"], ours["id"], theirs["id"]})]
+        for who, visible in expected:
+            listed = {c["id"] for c in (await api.get("/v1/crises", token=who.token, limit=200)).json()["items"]}
+            assert {org["id"], ours["id"], theirs["id"]} & listed == visible
+            data = await gql.data("{ crises(first: 200) { items { id } } }", token=who.token)
+            assert {org["id"], ours["id"], theirs["id"]} & {c["id"] for c in data["crises"]["items"]} == visible
+            for crisis in (org, ours, theirs):
+                rest = await api.get(f"/v1/crises/{crisis['id']}", token=who.token)
+                body = await gql("query($id: UUID!) { crisis(id: $id) { id reason } }", {"id": crisis["id"]},
+                                 token=who.token)
+                if crisis["id"] in visible:
+                    assert rest.status_code == 200 and body["data"]["crisis"]["id"] == crisis["id"]
+                else:
+                    assert (rest.status_code, rest.json()["code"]) == (404, "crisis-not-found")
+                    assert body["errors"][0]["extensions"]["code"] == "crisis-not-found"
