@@ -169,7 +169,7 @@ class IdempotencyKeyReused(AppError):
 
 class InvalidIdempotencyKey(AppError):
     code = "invalid-idempotency-key"
-    title = "The Idempotency-Key header is not valid"
+    title = "The idempotency key is not valid"
     status = 400
 
 
