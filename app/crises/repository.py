@@ -137,11 +137,13 @@ async def count_in_scope(session: AsyncSession, scope_kind: str, params: dict[st
 
 
 def _windowed(sql: str, params: dict[str, Any], window) -> tuple[str, dict[str, Any]]:
-    if window is None:
-        return sql, params
-    starts, ends = window
-    sql += " AND p.scheduled_at >= :w_start" + (" AND p.scheduled_at < :w_end" if ends else "")
-    return sql, {**params, "w_start": starts, **({"w_end": ends} if ends else {})}
+    """Only posts whose slot falls in [starts, ends) (either end open when None)."""
+    starts, ends = window or (None, None)
+    if starts is not None:
+        sql, params = sql + " AND p.scheduled_at >= :w_start", {**params, "w_start": starts}
+    if ends is not None:
+        sql, params = sql + " AND p.scheduled_at < :w_end", {**params, "w_end": ends}
+    return sql, params
 
 
 async def freeze(session: AsyncSession, crisis: Crisis, audit_sql, window=None) -> int:
@@ -172,13 +174,18 @@ async def freeze(session: AsyncSession, crisis: Crisis, audit_sql, window=None) 
     return total
 
 
-async def hand_over(session: AsyncSession, crisis_id: uuid.UUID, audit_sql: tuple[str, dict[str, Any]]) -> int:
-    """Posts this crisis paused that another crisis still in force covers: that one holds
-    them now, whatever this one's resolution. ``audit_sql`` audits the CTE ``handed``
-    (id, crisis_id: the crisis that holds it now)."""
+async def hand_over(session: AsyncSession, crisis_id: uuid.UUID, audit_sql: tuple[str, dict[str, Any]],
+                    *, windows_ahead: bool) -> int:
+    """Posts this crisis paused that another crisis still holds: one in force whose horizon
+    (``ends_at``) is past the post's slot, or — ``windows_ahead``, when posts go back on
+    schedule — a window ahead whose span holds the slot. That one holds them now, whatever
+    this one's resolution. ``audit_sql`` audits the CTE ``handed`` (id, crisis_id)."""
+    ahead = (" OR (c.status = 'scheduled' AND p.scheduled_at >= c.starts_at"
+             " AND (c.ends_at IS NULL OR p.scheduled_at < c.ends_at))") if windows_ahead else ""
     other = f"""
         SELECT c.id FROM crises c JOIN accounts a ON a.id = p.account_id
-         WHERE c.id <> CAST(:crisis_id AS uuid) AND {_IN_FORCE}
+         WHERE c.id <> CAST(:crisis_id AS uuid)
+           AND (({_IN_FORCE} AND (c.ends_at IS NULL OR p.scheduled_at IS NULL OR p.scheduled_at < c.ends_at)){ahead})
            AND (c.scope_kind = 'organization' OR p.account_id = ANY(c.account_ids) OR a.brand_id = ANY(c.brand_ids))
     """
     audit_sql_text, audit_params = audit_sql
@@ -226,6 +233,12 @@ async def published_since(session: AsyncSession, crisis: Crisis, since: datetime
            f" AND {post_scope(crisis.scope_kind)} ORDER BY p.published_at")
     rows = await session.execute(text(sql), {**scope_params(crisis), "since": since})
     return list(rows.scalars())
+
+
+async def any_window_due(session: AsyncSession) -> bool:
+    return bool((await session.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM crises WHERE (status = 'scheduled' AND starts_at <= now())"
+        " OR (status = 'active' AND ends_at <= now()))"))).scalar())
 
 
 async def due_windows(session: AsyncSession) -> tuple[list[uuid.UUID], list[uuid.UUID]]:

@@ -83,8 +83,9 @@ async def preview(session: AsyncSession, principal: Principal, d: Declaration) -
     await _authorise(session, principal)
     await _validate(session, d)
     now = await repository.clock(session)
-    window = (d.starts_at, d.ends_at) if d.starts_at and d.starts_at > now else None
-    return await repository.count_in_scope(session, d.scope_kind, repository.scope_params(_scope(d)), window)
+    starts = d.starts_at if d.starts_at and d.starts_at > now else None
+    return await repository.count_in_scope(session, d.scope_kind, repository.scope_params(_scope(d)),
+                                           (starts, d.ends_at))
 
 
 def _pause_audit(principal: Principal, crisis_id: uuid.UUID):
@@ -104,22 +105,25 @@ async def declare(session: AsyncSession, principal: Principal, d: Declaration) -
     started = await repository.clock(session)
     immediate = d.starts_at is None or d.starts_at <= started
     crisis_id = uuid.uuid4()
-    if immediate:
-        # Waits for every publish in flight; publishes that start now wait for this commit.
-        await fence.take_exclusive(session)
+    # Waits for every publish and schedule in flight; those that start now wait for this
+    # commit. A window ahead takes it too: a post scheduled into the window meanwhile is
+    # either frozen by it or refused.
+    await fence.take_exclusive(session)
     crisis = await repository.insert_crisis(session, {
         "id": crisis_id, "severity": d.severity, **_scope(d), "reason": d.reason, "responders": d.responders,
         "status": "active" if immediate else "scheduled", "starts_at": d.starts_at, "ends_at": d.ends_at,
         "declared_by_kind": str(principal.kind), "declared_by_id": principal.id,
         "activated_at": await repository.clock(session) if immediate else None,
     })
-    # A window ahead pauses, now, what is already scheduled inside it; the rest freezes at starts_at.
-    window = None if immediate else (d.starts_at, d.ends_at)
+    # A crisis holds the slots before its end (ends_at; none: all of them). A window ahead
+    # pauses, now, what is already scheduled inside it; what falls due before then freezes
+    # at starts_at.
+    window = (None if immediate else d.starts_at, d.ends_at)
     paused = await repository.freeze(session, crisis, _pause_audit(principal, crisis_id), window)
     in_flight = await repository.published_since(session, crisis, started) if immediate else []
     crisis = await repository.update_crisis(session, crisis_id, {"paused_count": paused})
     detail = {"paused": paused, "in_flight_published": [str(i) for i in in_flight], "severity": d.severity,
-              "window": bool(window)}
+              "window": not immediate}
     await repository.add_event(session, crisis_id, "declared" if immediate else "window_declared",
                                str(principal.kind), principal.id, detail)
     await audit.record(session, principal, "crisis.declared", "crisis", crisis_id, after={
@@ -129,12 +133,13 @@ async def declare(session: AsyncSession, principal: Principal, d: Declaration) -
 
 
 async def activate_window(session: AsyncSession, principal: Principal, crisis_id: uuid.UUID) -> int | None:
-    """Worker: a blackout window's start. Freezes like any declaration."""
+    """Worker: a blackout window's start. Freezes like any declaration: every slot before
+    its end (one after it would not go out during the window, and keeps its approval)."""
     crisis = await repository.get_crisis(session, crisis_id, for_update=True)
     if crisis is None or crisis.status != "scheduled":
         return None
     await fence.take_exclusive(session)
-    paused = await repository.freeze(session, crisis, _pause_audit(principal, crisis_id))
+    paused = await repository.freeze(session, crisis, _pause_audit(principal, crisis_id), (None, crisis.ends_at))
     now = await repository.clock(session)
     await repository.update_crisis(session, crisis_id, {"status": "active", "activated_at": now,
                                                         "paused_count": crisis.paused_count + paused})
@@ -149,17 +154,21 @@ async def resolve(session: AsyncSession, principal: Principal, crisis_id: uuid.U
                   note: str | None, *, authorised: bool = False) -> tuple[Crisis, dict[str, int]]:
     if not authorised:
         await _authorise(session, principal)
+    # Posts put back on schedule must not slip past a declaration running beside this one.
+    await fence.take_exclusive(session)
     crisis = await repository.get_crisis(session, crisis_id, for_update=True)
     if crisis is None:
         raise CrisisNotFound("No such crisis.")
     if crisis.status == "resolved":
         raise CrisisAlreadyResolved("The crisis is already resolved.", resolution=crisis.resolution)
     # Another crisis still in force over some of these posts keeps holding them.
-    held = await repository.hand_over(session, crisis_id, audit.bulk_insert_from(
+    # Posts going back on schedule into a window ahead stay paused, held by that window.
+    handed_audit = audit.bulk_insert_from(
         "handed", actor=principal, action="posts.handed_over", subject_type="crisis", subject_id=crisis_id,
         subjects_type="post", id_expr="id", before={"status": "paused", "crisis_id": str(crisis_id)},
         after_expr="jsonb_build_object('status', 'paused', 'crisis_id', crisis_id)", group_by="crisis_id",
-        correlation_id=str(crisis_id)))
+        correlation_id=str(crisis_id))
+    held = await repository.hand_over(session, crisis_id, handed_audit, windows_ahead=resolution == "resume")
     # One record per outcome (status), naming its posts; each post keeps its own slot.
     counts = await repository.release(session, crisis_id, resolution, audit.bulk_insert_from(
         "released", actor=principal, action="posts.released", subject_type="crisis", subject_id=crisis_id,
@@ -183,6 +192,9 @@ _OUTCOMES = {"review": ("review",), "resume": ("resumed", "unscheduled"), "cance
 
 async def run_windows(session: AsyncSession, principal: Principal) -> tuple[int, int]:
     """Worker: switch on windows that began, resolve (review) those that ended."""
+    if not await repository.any_window_due(session):
+        return 0, 0
+    await fence.take_exclusive(session)  # before the crisis rows: the order resolve and declare use
     starting, ending = await repository.due_windows(session)
     for crisis_id in starting:
         await activate_window(session, principal, crisis_id)
@@ -263,7 +275,9 @@ async def visible_in_force(session: AsyncSession, access: Access) -> list[Crisis
 async def check_schedulable(session: AsyncSession, account_id: uuid.UUID, brand_id: uuid.UUID,
                             when: datetime) -> None:
     """Nothing is scheduled while a crisis holds the account, nor into a window ahead."""
-    holding = await repository.in_force_for(session, account_id, brand_id)
+    # A crisis with an end holds only the slots before it.
+    holding = [c for c in await repository.in_force_for(session, account_id, brand_id)
+               if c.ends_at is None or when < c.ends_at]
     if holding:
         raise CrisisActive("A crisis is active on this account: nothing is scheduled, posts go out by hand.",
                            crisis_ids=[str(c.id) for c in holding])

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import fence
 from app.access import service as access_service
 from app.access.policy import Access, Role
 from app.approvals import service as approvals_service
@@ -203,6 +204,8 @@ async def revisions(session: AsyncSession, principal: Principal, post_id: uuid.U
 
 async def edit_post(session: AsyncSession, principal: Principal, post_id: uuid.UUID, changes: dict[str, Any],
                     *, expected_version: int | None) -> PostView:
+    if changes.get("scheduled_at") is not None:  # a new slot: not past a freeze under way (see schedule)
+        await fence.share_until_commit(session)
     ctx = await _load(session, principal, post_id, lock=True)
     post = ctx.post
     _require_editor(ctx, principal)
@@ -353,6 +356,9 @@ def _stage_to_decide(ctx: Ctx, principal: Principal, prog: list[StageProgress], 
 
 async def schedule(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *,
                    scheduled_at: datetime | None, expected_version: int | None) -> PostView:
+    # Before the row lock: a declaration running now either freezes this post too, or is
+    # seen by the crisis check below (app/fence.py).
+    await fence.share_until_commit(session)
     ctx = await _load(session, principal, post_id, lock=True)
     post = ctx.post
     _require_publisher(ctx)

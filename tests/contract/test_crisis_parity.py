@@ -346,6 +346,8 @@ class TestVisibility:
         for who, visible in expected:
             listed = {c["id"] for c in (await api.get("/v1/crises", token=who.token, limit=200)).json()["items"]}
             assert {org["id"], ours["id"], theirs["id"]} & listed == visible
+            me = (await api.get("/v1/me", token=who.token)).json()
+            assert {org["id"], ours["id"], theirs["id"]} & {c["id"] for c in me["active_crises"]} == visible
             data = await gql.data("{ crises(first: 200) { items { id } } }", token=who.token)
             assert {org["id"], ours["id"], theirs["id"]} & {c["id"] for c in data["crises"]["items"]} == visible
             for crisis in (org, ours, theirs):

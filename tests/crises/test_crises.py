@@ -200,10 +200,26 @@ class TestBlackoutWindows:
         ok = await api.post(f"/v1/posts/{post['id']}/schedule", {"scheduled_at": later(hours=9)},
                             token=newsroom.publisher.token)
         assert ok.status_code == 200
-        # Time passes: the window starts (freezes like any crisis), then ends (review).
+        # Time passes: the window starts (freezes like any crisis: every slot before its end),
+        # then ends (review). Slots after its end are not its business: they keep their approval.
+        due_inside = await approved(flow, "due inside")
+        await session.execute(text("UPDATE posts SET status = 'scheduled', scheduled_at = now() + interval '7 hours'"
+                                   " WHERE id = :i"), {"i": due_inside["id"]})  # as if it slipped in before
         await session.execute(text("UPDATE crises SET starts_at = now() - interval '1 s' WHERE id = :i"),
                               {"i": window["id"]})
         assert await crises.run_windows(session, SYSTEM) == (1, 0)
+        await session.commit()
+        assert (await self.status(api, newsroom, due_inside))["status"] == "paused"
+        for p in (outside, post):
+            assert (await self.status(api, newsroom, p))["status"] == "scheduled"
+        # while it holds: nothing into it, but after its end is fine
+        more = await approved(flow, "more")
+        r = await api.post(f"/v1/posts/{more['id']}/schedule", {"scheduled_at": later(hours=7)},
+                           token=newsroom.publisher.token)
+        assert r.status_code == 409 and r.json()["code"] == "crisis-active"
+        r = await api.post(f"/v1/posts/{more['id']}/schedule", {"scheduled_at": later(hours=10)},
+                           token=newsroom.publisher.token)
+        assert r.status_code == 200, r.text
         await session.execute(text("UPDATE crises SET ends_at = now() - interval '1 ms' WHERE id = :i"),
                               {"i": window["id"]})
         assert await crises.run_windows(session, SYSTEM) == (0, 1)
@@ -211,7 +227,23 @@ class TestBlackoutWindows:
         got = (await api.get(f"/v1/crises/{window['id']}", token=lead.token)).json()
         assert got["status"] == "resolved" and got["resolution"] == "review"
         assert [e["kind"] for e in got["timeline"]] == ["window_declared", "window_started", "resolved"]
-        assert (await self.status(api, newsroom, outside))["status"] == "in_review"
+        assert got["outcome"]["review"] == 2
+        for p in (inside, due_inside):
+            assert (await self.status(api, newsroom, p))["status"] == "in_review"
+        for p in (outside, post, more):
+            assert (await self.status(api, newsroom, p))["status"] == "scheduled"
+
+    async def test_resume_into_a_window_ahead_leaves_the_post_to_the_window(self, api, flow, newsroom, session):
+        lead = await crisis_lead(api)
+        post = await scheduled(flow, "ten hours ahead", hours=10)
+        crisis = await declare(api, lead, {"account_ids": [newsroom.account["id"]]})
+        window = await declare(api, lead, {"account_ids": [newsroom.account["id"]]}, starts_at=later(hours=9),
+                               ends_at=later(hours=11), reason="quiet period")
+        assert window["paused_count"] == 0  # already paused by the crisis
+        r = await api.post(f"/v1/crises/{crisis['id']}/resolve", {"resolution": "resume"}, token=lead.token)
+        assert r.json()["counts"] == {"resumed": 0, "unscheduled": 0, "still_paused": 1}
+        got = await self.status(api, newsroom, post)
+        assert (got["status"], got["paused_by_crisis_id"]) == ("paused", window["id"])
 
     async def status(self, api, newsroom, post):
         return (await api.get(f"/v1/posts/{post['id']}", token=newsroom.author.token)).json()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -157,3 +158,39 @@ async def test_manual_publish_racing_the_scheduler_sends_once(committed):
             "SELECT post_id::text FROM publications WHERE post_id = ANY(CAST(:ids AS uuid[]))"),
             {"ids": ids})).scalars())
     assert set(per_post) == set(ids) and set(per_post.values()) == {1}
+
+
+async def test_a_post_scheduled_while_a_crisis_is_declared_is_frozen_or_refused(committed):
+    """Scheduling racing a declaration: each schedule either lands before the freeze (and is
+    paused by it) or after (and is refused, 409 crisis-active); none stays scheduled in scope."""
+    api = committed.api
+    lead = await _person(api, "crisis_lead")
+    for round_ in range(4):
+        brand = await api.brand()
+        account = await api.account(brand["id"])
+        ids = await _approved_posts(api, account["id"], 12)
+        publisher = await _person(api, "publisher", account_id=account["id"])
+        slot = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
+
+        async def schedule(i: int, post_id: str):
+            await asyncio.sleep(i * 0.004 + random.uniform(0, 0.01))
+            return await api.post(f"/v1/posts/{post_id}/schedule", {"scheduled_at": slot}, token=publisher.token)
+
+        async def declare():
+            await asyncio.sleep(random.uniform(0.01, 0.04))
+            return await api.post("/v1/crises", {"scope": {"account_ids": [account["id"]]}, "reason": f"race {round_}"},
+                                  token=lead.token)
+
+        *schedules, declared = await asyncio.gather(*(schedule(i, p) for i, p in enumerate(ids)), declare())
+        assert declared.status_code == 201, declared.text
+        codes = Counter(r.status_code if r.status_code == 200 else r.json()["code"] for r in schedules)
+        assert set(codes) <= {200, "crisis-active"}, codes
+        statuses = Counter()
+        for post_id in ids:
+            got = (await api.get(f"/v1/posts/{post_id}")).json()
+            statuses[got["status"]] += 1
+            if got["status"] == "paused":
+                assert got["paused_by_crisis_id"] == declared.json()["id"]
+        assert statuses["scheduled"] == 0, statuses
+        assert statuses["paused"] == codes[200] == declared.json()["paused_count"]
+        assert statuses["approved"] == codes["crisis-active"]
