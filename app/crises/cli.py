@@ -154,6 +154,23 @@ def _fail(response, as_json: bool) -> None:
     raise typer.Exit(_exit_code(response.status_code))
 
 
+def _answer(response, fields: tuple[str, ...], base: str, hint: str | None) -> dict:
+    """A success's JSON body with these fields, or exit 5: a 2xx that is not socialgov's answer
+    (an SSO login page, a proxy's own page) says nothing about what happened."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or any(f not in body for f in fields):
+        kind = response.headers.get("content-type", "no content type")
+        _err(f"error: unexpected answer from {base} (HTTP {response.status_code}, {kind}): not a socialgov "
+             f"answer — is --url the socialgov service (not a login page or a proxy)?")
+        if hint:
+            _err(hint)
+        raise typer.Exit(EXIT_UNAVAILABLE)
+    return body
+
+
 def _emit(body: dict, line: str, as_json: bool) -> None:
     if as_json:
         _err(line)
@@ -236,9 +253,14 @@ def crisis_declare(
         elif key:
             _err("The service was never reached: nothing was declared.")
         raise typer.Exit(EXIT_UNAVAILABLE) from None
+    maybe_declared = (f"The crisis may or may not have been declared. Run the same command again with "
+                      f"--idempotency-key {key} : it declares at most once.") if key else None
     if response.status_code >= 300:
+        if maybe_declared and (response.status_code >= 500 or response.status_code == 429):
+            _err(maybe_declared)  # a proxy's 502/504 after the service committed is the classic case
         _fail(response, as_json)
-    result = response.json()
+    result = _answer(response, ("would_pause", "scope") if dry_run else ("id", "status", "paused_count", "scope"),
+                     http.base, maybe_declared)
     if dry_run:
         _emit(result, f"dry run: would pause {_plural(result['would_pause'], 'scheduled post')} "
                       f"({_scope_text(result['scope'])}); nothing changed", as_json)
@@ -304,7 +326,7 @@ def crisis_resolve(
         if retried and response.status_code == 409 and _problem(response).get("code") == "crisis-already-resolved":
             # An earlier attempt whose answer was lost may have done it: check.
             now, _ = http.send("GET", path)
-            if now.status_code == 200 and now.json().get("resolution") == resolution.value:
+            if now.status_code == 200 and _problem(now).get("resolution") == resolution.value:
                 response, confirmed = now, True
     except _Unreachable as exc:
         _err(f"error: no answer from {http.base}: {exc}. Check with `socialgov crisis list` or GET {path} "
@@ -312,7 +334,8 @@ def crisis_resolve(
         raise typer.Exit(EXIT_UNAVAILABLE) from None
     if response.status_code >= 300:
         _fail(response, as_json)
-    result = response.json()
+    result = _answer(response, ("id", "resolution"), http.base,
+                     f"Check with `socialgov crisis list` or GET {path} whether it was resolved.")
     counts = result.get("counts") or result.get("outcome") or {}
     if confirmed:
         result["counts"] = counts
@@ -340,9 +363,9 @@ def crisis_list(
         while True:
             params = {"status": wanted, "limit": 200, **({"cursor": cursor} if cursor else {})}
             response, _ = http.send("GET", "/v1/crises", params=params)
-            if response.status_code != 200:
+            if response.status_code >= 300:
                 _fail(response, as_json)
-            page = response.json()
+            page = _answer(response, ("items",), http.base, None)
             items += page["items"]
             cursor = page.get("next_cursor")
             if not cursor or len(items) >= 10_000:

@@ -2,6 +2,7 @@
 service, as a process (one per module), on a committed database."""
 from __future__ import annotations
 
+import http.server
 import json
 import re
 import secrets
@@ -283,3 +284,57 @@ async def test_lost_responses_are_retried_without_declaring_or_resolving_twice(s
         assert await status_of(service, room, post) == "in_review"
     finally:
         proxy.close()
+
+
+class Canned:
+    """An HTTP server that answers every request the same way: a proxy's 502 page, an SSO
+    login page answering 200, a JSON body that is not socialgov's."""
+
+    def __init__(self, status: int, body: bytes, content_type: str):
+        answer = (status, body, content_type)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _reply(self):
+                length = int(self.headers.get("content-length") or 0)
+                self.rfile.read(length)
+                self.send_response(answer[0])
+                self.send_header("content-type", answer[2])
+                self.send_header("content-length", str(len(answer[1])))
+                self.end_headers()
+                self.wfile.write(answer[1])
+
+            do_GET = do_POST = _reply
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_answers_that_are_not_socialgovs_exit_5_with_the_key(service, room):
+    bad_gateway = Canned(502, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+    login_page = Canned(200, b"<html><form>Sign in</form></html>", "text/html")
+    other_json = Canned(201, b'{"ok": true}', "application/json")
+    try:
+        # A proxy answering 502 after the service may have committed: the key lets the operator retry safely.
+        r = crisis(service, "declare", "--reason", "x", "--retries", "1", "--idempotency-key", "incident-77",
+                   url=bad_gateway.url)
+        assert r.returncode == 5 and "--idempotency-key incident-77" in r.stderr, r.stderr
+        for target in (login_page, other_json):
+            r = crisis(service, "declare", "--reason", "x", "--idempotency-key", "incident-78", url=target.url)
+            assert r.returncode == 5, r.stderr
+            assert "unexpected answer" in r.stderr and "--idempotency-key incident-78" in r.stderr, r.stderr
+            assert "Traceback" not in r.stderr
+        r = crisis(service, "resolve", "00000000-0000-0000-0000-000000000001", url=login_page.url)
+        assert r.returncode == 5 and "unexpected answer" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        r = crisis(service, "list", url=other_json.url)
+        assert r.returncode == 5 and "unexpected answer" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    finally:
+        for s in (bad_gateway, login_page, other_json):
+            s.close()
