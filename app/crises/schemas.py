@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from app.types import Text, Timestamp
 
@@ -33,18 +33,21 @@ class CrisisScope(BaseModel):
 class CrisisCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    severity: int = Field(default=2, ge=1, le=4)
+    severity: int = Field(default=2, ge=1, le=4, strict=True)  # strict: true or "3" is not a severity
     scope: CrisisScope
     reason: Text(2000, 1)
     responders: list[uuid.UUID] = Field(default_factory=list, max_length=100)
     starts_at: Timestamp | None = Field(default=None, description="A blackout window ahead of time")
     ends_at: Timestamp | None = Field(default=None, description="The window resolves itself (review) then")
 
-    @model_validator(mode="after")
-    def _window(self):
-        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+    @field_validator("ends_at")
+    @classmethod
+    def _after_start(cls, ends_at, info: ValidationInfo):
+        # A field validator (not a model one), so the error points at #/ends_at.
+        starts_at = info.data.get("starts_at")
+        if starts_at and ends_at and ends_at <= starts_at:
             raise ValueError("ends_at must be after starts_at")
-        return self
+        return ends_at
 
 
 class CrisisResolve(BaseModel):

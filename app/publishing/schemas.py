@@ -4,14 +4,14 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 class ConnectorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["log", "webhook"] = "log"
-    url: AnyHttpUrl | None = Field(default=None, description="The gateway (webhook)")
+    url: AnyHttpUrl | None = Field(default=None, description="The gateway (webhook)", validate_default=True)
     secret: str | None = Field(default=None, min_length=10, max_length=200,
                                description="whsec_… signing secret; omitted for a webhook = keep or generate one")
     timeout_seconds: float = Field(default=10.0, gt=0, le=60)
@@ -29,11 +29,13 @@ class ConnectorIn(BaseModel):
                 raise ValueError("must be whsec_ followed by base64") from None
         return v
 
-    @model_validator(mode="after")
-    def _url(self):
-        if self.kind == "webhook" and self.url is None:
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url, info: ValidationInfo):
+        # A field validator (not a model one), so the error points at #/url.
+        if info.data.get("kind") == "webhook" and url is None:
             raise ValueError("a webhook connector needs a url")
-        return self
+        return url
 
 
 class ConnectorRead(BaseModel):

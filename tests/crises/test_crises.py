@@ -73,6 +73,18 @@ class TestDeclare:
                                           "reason": "x"}, token=lead.token)
         assert r.status_code == 404 and r.json()["errors"][0]["pointer"] == "#/scope/brand_ids/0"
 
+    async def test_cross_field_and_type_errors_point_at_the_field(self, api, flow, newsroom):
+        lead = await crisis_lead(api)
+        base = {"scope": {"organization": True}, "reason": "x"}
+        for extra, pointer in (({"starts_at": later(hours=72), "ends_at": later(hours=48)}, "#/ends_at"),
+                               ({"severity": True}, "#/severity"), ({"severity": "3"}, "#/severity")):
+            r = await api.post("/v1/crises", {**base, **extra}, token=lead.token)
+            assert r.status_code == 422, (extra, r.text)
+            assert [e["pointer"] for e in r.json()["errors"]] == [pointer], r.text
+        r = await api.client.put(f"/v1/accounts/{newsroom.account['id']}/connector", json={"kind": "webhook"},
+                                 headers=api.h())
+        assert r.status_code == 422 and [e["pointer"] for e in r.json()["errors"]] == ["#/url"], r.text
+
     async def test_idempotent_declare(self, api, flow, newsroom):
         lead = await crisis_lead(api)
         body = {"scope": {"organization": True}, "reason": "x"}
