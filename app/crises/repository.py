@@ -50,18 +50,20 @@ async def update_crisis(session: AsyncSession, crisis_id: uuid.UUID, values: dic
     return (await session.execute(stmt)).scalar_one()
 
 
-def _readable_by(brand_ids: set[uuid.UUID], account_ids: set[uuid.UUID]):
-    """Crises over anything these brands and accounts hold (organisation-wide ones always)."""
-    brands = cast(sorted(brand_ids, key=str), ARRAY(Uuid))
-    accounts = cast(sorted(account_ids, key=str), ARRAY(Uuid))
-    return or_(Crisis.scope_kind == "organization", Crisis.brand_ids.overlap(brands),
-               Crisis.account_ids.overlap(accounts),
-               exists().where(Account.id == any_(Crisis.account_ids), Account.brand_id == any_(brands)))
+def _readable_by(brand_wide: set[uuid.UUID], brand_ids: set[uuid.UUID], account_ids: set[uuid.UUID]):
+    """Organisation-wide crises, brand crises over ``brand_wide``, account crises over
+    ``account_ids`` or an account of ``brand_ids`` (app/crises/service.py says why)."""
+    def uuids(ids: set[uuid.UUID]):
+        return cast(sorted(ids, key=str), ARRAY(Uuid))
+    return or_(Crisis.scope_kind == "organization", Crisis.brand_ids.overlap(uuids(brand_wide)),
+               Crisis.account_ids.overlap(uuids(account_ids)),
+               exists().where(Account.id == any_(Crisis.account_ids), Account.brand_id == any_(uuids(brand_ids))))
 
 
 async def list_crises(session: AsyncSession, *, status: list[str] | None, after: tuple[datetime, uuid.UUID] | None,
-                      limit: int, readable: tuple[set[uuid.UUID], set[uuid.UUID]] | None = None) -> list[Crisis]:
-    """``readable``: (brand ids, account ids) the caller sees; None: every crisis."""
+                      limit: int, readable: tuple[set[uuid.UUID], set[uuid.UUID], set[uuid.UUID]] | None = None,
+                      ) -> list[Crisis]:
+    """``readable``: what the caller sees (app/crises/service.py); None: every crisis."""
     stmt = select(Crisis).order_by(Crisis.declared_at.desc(), Crisis.id.desc()).limit(limit)
     if readable is not None:
         stmt = stmt.where(_readable_by(*readable))

@@ -205,7 +205,7 @@ async def run_windows(session: AsyncSession, principal: Principal) -> tuple[int,
 
 # --- reading ------------------------------------------------------------------------------
 
-async def _readable(session: AsyncSession, principal: Principal) -> tuple[set[uuid.UUID], set[uuid.UUID]] | None:
+async def _readable(session: AsyncSession, principal: Principal) -> Readable | None:
     """Whose crises this caller may read: None for everything (admins, organisation-wide
     grants such as crisis leads, every service), else the brands and accounts it sees (a grant on
     one account shows the crises over its brand too). A crisis's reason and responders are
@@ -213,20 +213,26 @@ async def _readable(session: AsyncSession, principal: Principal) -> tuple[set[uu
     return await _readable_of(session, await access_service.effective_access(session, principal))
 
 
-async def _readable_of(session: AsyncSession, access: Access) -> tuple[set[uuid.UUID], set[uuid.UUID]] | None:
+Readable = tuple[set[uuid.UUID], set[uuid.UUID], set[uuid.UUID]]
+
+
+async def _readable_of(session: AsyncSession, access: Access) -> Readable | None:
+    """(brands whose brand-wide crises it sees, brands it holds a grant on, accounts it holds
+    a grant on); None: every crisis."""
     if access.sees_everything or access.service:  # a crisis:* service (monitoring, on-call) sees them all
         return None
     accounts = access.visible_account_ids
-    brands = access.visible_brand_ids | set((await repository.account_brands(session, list(accounts))).values())
-    return brands, accounts
+    of_accounts = set((await repository.account_brands(session, list(accounts))).values())
+    return access.visible_brand_ids | of_accounts, access.visible_brand_ids, accounts
 
 
-async def _covers_readable(session: AsyncSession, crisis: Crisis,
-                           readable: tuple[set[uuid.UUID], set[uuid.UUID]] | None) -> bool:
+async def _covers_readable(session: AsyncSession, crisis: Crisis, readable: Readable | None) -> bool:
+    """Organisation-wide crises; brand crises over a brand it holds anything in; account
+    crises over its accounts or the accounts of a brand it holds (not a sibling account)."""
     if readable is None or crisis.scope_kind == "organization":
         return True
-    brands, accounts = readable
-    if set(crisis.brand_ids or []) & brands or set(crisis.account_ids or []) & accounts:
+    brand_wide, brands, accounts = readable
+    if set(crisis.brand_ids or []) & brand_wide or set(crisis.account_ids or []) & accounts:
         return True
     if crisis.scope_kind != "accounts" or not brands:
         return False

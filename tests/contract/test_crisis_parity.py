@@ -332,6 +332,8 @@ class TestVisibility:
         org = await declare({"organization": True})
         ours = await declare({"brand_ids": [newsroom.brand["id"]]})
         theirs = await declare({"account_ids": [other_acc["id"]]})
+        sibling = await api.account(other_brand["id"])
+        next_door = await declare({"account_ids": [sibling["id"]]})  # not the agency's business
         agency = Person(newsroom.outsider.id, newsroom.outsider.token)
         await api.grant(agency.id, "viewer", account_id=other_acc["id"])
         brand_reader = await api.user()
@@ -340,17 +342,18 @@ class TestVisibility:
 
         svc = await api.ok("POST", "/v1/tokens", {"service_name": "monitoring", "scopes": ["crisis:declare"]})
         monitoring = Person("monitoring", svc["token"])  # an on-call integration sees every crisis
+        everything = {org["id"], ours["id"], theirs["id"], next_door["id"]}
         expected = [(newsroom.author, {org["id"], ours["id"]}), (agency, {org["id"], theirs["id"]}),
-                    (brand_reader, {org["id"], theirs["id"]}), (lead, {org["id"], ours["id"], theirs["id"]}),
-                    (monitoring, {org["id"], ours["id"], theirs["id"]})]
+                    (brand_reader, {org["id"], theirs["id"], next_door["id"]}), (lead, everything),
+                    (monitoring, everything)]
         for who, visible in expected:
             listed = {c["id"] for c in (await api.get("/v1/crises", token=who.token, limit=200)).json()["items"]}
-            assert {org["id"], ours["id"], theirs["id"]} & listed == visible
+            assert everything & listed == visible
             me = (await api.get("/v1/me", token=who.token)).json()
-            assert {org["id"], ours["id"], theirs["id"]} & {c["id"] for c in me["active_crises"]} == visible
+            assert everything & {c["id"] for c in me["active_crises"]} == visible
             data = await gql.data("{ crises(first: 200) { items { id } } }", token=who.token)
-            assert {org["id"], ours["id"], theirs["id"]} & {c["id"] for c in data["crises"]["items"]} == visible
-            for crisis in (org, ours, theirs):
+            assert everything & {c["id"] for c in data["crises"]["items"]} == visible
+            for crisis in (org, ours, theirs, next_door):
                 rest = await api.get(f"/v1/crises/{crisis['id']}", token=who.token)
                 body = await gql("query($id: UUID!) { crisis(id: $id) { id reason } }", {"id": crisis["id"]},
                                  token=who.token)
