@@ -194,3 +194,38 @@ async def test_a_post_scheduled_while_a_crisis_is_declared_is_frozen_or_refused(
         assert statuses["scheduled"] == 0, statuses
         assert statuses["paused"] == codes[200] == declared.json()["paused_count"]
         assert statuses["approved"] == codes["crisis-active"]
+
+
+async def test_posts_a_resolve_puts_back_never_slip_past_a_declaration_beside_it(committed):
+    """Resolve (resume) racing a declaration over the same account: whichever commits first,
+    every post ends up paused by the new crisis, none scheduled under it."""
+    api = committed.api
+    lead = await _person(api, "crisis_lead")
+    for round_ in range(8):
+        brand = await api.brand()
+        account = await api.account(brand["id"])
+        ids = await _approved_posts(api, account["id"], 6)
+        publisher = await _person(api, "publisher", account_id=account["id"])
+        slot = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
+        for post_id in ids:
+            r = await api.post(f"/v1/posts/{post_id}/schedule", {"scheduled_at": slot}, token=publisher.token)
+            assert r.status_code == 200, r.text
+        scope = {"account_ids": [account["id"]]}
+        first = await api.post("/v1/crises", {"scope": scope, "reason": f"first {round_}"}, token=lead.token)
+        assert first.json()["paused_count"] == len(ids)
+
+        async def resolve():
+            await asyncio.sleep(random.uniform(0, 0.02))
+            return await api.post(f"/v1/crises/{first.json()['id']}/resolve", {"resolution": "resume"},
+                                  token=lead.token)
+
+        async def declare():
+            await asyncio.sleep(random.uniform(0, 0.02))
+            return await api.post("/v1/crises", {"scope": scope, "reason": f"second {round_}"}, token=lead.token)
+
+        resolved, second = await asyncio.gather(resolve(), declare())
+        assert resolved.status_code == 200 and second.status_code == 201, (resolved.text, second.text)
+        held = [(await api.get(f"/v1/posts/{p}")).json() for p in ids]
+        assert {(p["status"], p["paused_by_crisis_id"]) for p in held} == {("paused", second.json()["id"])}, held
+        counts = resolved.json()["counts"]
+        assert second.json()["paused_count"] + counts["still_paused"] == len(ids), (counts, second.json())
