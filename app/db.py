@@ -5,6 +5,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -43,6 +44,25 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, **kw
         },
         **kw,
     )
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server's URL for another database."""
+    parts = urlsplit(async_url(url))
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+async def admin_execute(server_url: str, *statements: str) -> None:
+    """Run statements on the server's ``postgres`` database outside a transaction
+    (CREATE/DROP DATABASE: the test suite, the benchmarks)."""
+    engine = create_engine(with_database(server_url, "postgres"), pool_size=1, max_overflow=0,
+                           isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

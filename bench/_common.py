@@ -14,23 +14,18 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.db import async_url, create_engine, migrate
+from app.db import admin_execute, migrate, with_database
 from app.security import Principal, PrincipalKind, Scope
 
 USERS = 50  # authors of the seeded posts
 
 PLATFORMS = ("weibo", "wechat", "douyin", "xiaohongshu", "bilibili", "x", "linkedin", "facebook",
              "instagram", "threads", "youtube", "tiktok")
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(async_url(url))
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 @contextlib.contextmanager
@@ -53,28 +48,17 @@ def server() -> Iterator[tuple[str, str]]:
             srv.cleanup()
 
 
-async def admin_exec(server_url: str, *statements: str) -> None:
-    engine = create_engine(with_database(server_url, "postgres"), pool_size=1, max_overflow=0,
-                           isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            for stmt in statements:
-                await conn.execute(text(stmt))
-    finally:
-        await engine.dispose()
-
-
 async def fresh_database(server_url: str, prefix: str) -> tuple[str, str]:
     """Create and migrate a new database; returns (name, URL)."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    await admin_exec(server_url, f'CREATE DATABASE "{name}"')
+    await admin_execute(server_url, f'CREATE DATABASE "{name}"')
     url = with_database(server_url, name)
     await asyncio.to_thread(migrate, url)
     return name, url
 
 
 async def drop_database(server_url: str, name: str) -> None:
-    await admin_exec(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def server_version(engine: AsyncEngine) -> str:

@@ -14,25 +14,19 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.bootstrap import bootstrap_admin
 from app.config import Settings
-from app.db import async_url, create_engine, migrate
+from app.db import admin_execute, create_engine, migrate, with_database
 from app.main import create_app
 
 RUN = uuid.uuid4().hex[:8]
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(async_url(url))
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 @pytest.fixture(scope="session")
@@ -51,25 +45,14 @@ def server_url() -> str:
             server.cleanup()
 
 
-async def _admin_exec(server: str, *statements: str) -> None:
-    engine = create_engine(with_database(server, "postgres"), pool_size=1, max_overflow=0,
-                           isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            for stmt in statements:
-                await conn.execute(text(stmt))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="session")
 async def template_url(server_url: str) -> AsyncIterator[str]:
     name = f"sgv_tmpl_{RUN}_{WORKER}"
-    await _admin_exec(server_url, f'CREATE DATABASE "{name}"')
+    await admin_execute(server_url, f'CREATE DATABASE "{name}"')
     url = with_database(server_url, name)
     await asyncio.to_thread(migrate, url)
     yield url
-    await _admin_exec(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass
@@ -80,11 +63,11 @@ class Databases:
     async def clone(self) -> tuple[str, str]:
         name = f"sgv_{RUN}_{WORKER}_{uuid.uuid4().hex[:8]}"
         template = urlsplit(self.template).path.lstrip("/")
-        await _admin_exec(self.server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        await admin_execute(self.server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         return name, with_database(self.server, name)
 
     async def drop(self, name: str) -> None:
-        await _admin_exec(self.server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin_execute(self.server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

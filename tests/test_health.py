@@ -16,11 +16,11 @@ async def test_healthz_and_readyz(client):
 
 @pytest.mark.committed
 async def test_readyz_503_when_schema_is_not_at_head(databases):
-    from tests.conftest import _admin_exec, with_database
+    from app.db import admin_execute, with_database
     import uuid
 
     name = f"sgv_empty_{uuid.uuid4().hex[:8]}"
-    await _admin_exec(databases.server, f'CREATE DATABASE "{name}"')
+    await admin_execute(databases.server, f'CREATE DATABASE "{name}"')
     engine = create_engine(with_database(databases.server, name), pool_size=1, max_overflow=0)
     try:
         app = create_app(settings_for(), sessionmaker=async_sessionmaker(engine))

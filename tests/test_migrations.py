@@ -5,7 +5,6 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -13,7 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from app.db import MIGRATIONS_DIR, alembic_config, async_url, create_engine, downgrade, migrate
+from app.db import MIGRATIONS_DIR, admin_execute, alembic_config, create_engine, downgrade, migrate, with_database
 from app.models import Base
 
 # Everything in the public schema that a migration could leave behind.
@@ -32,28 +31,14 @@ ORDER BY 1
 """
 
 
-def _url(server: str, name: str) -> str:
-    parts = urlsplit(async_url(server))
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-async def _admin(server: str, statement: str) -> None:
-    engine = create_engine(_url(server, "postgres"), pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
 async def empty_database(databases) -> AsyncIterator[str]:
     name = f"sgv_mig_{uuid.uuid4().hex[:12]}"
-    await _admin(databases.server, f'CREATE DATABASE "{name}"')
+    await admin_execute(databases.server, f'CREATE DATABASE "{name}"')
     try:
-        yield _url(databases.server, name)
+        yield with_database(databases.server, name)
     finally:
-        await _admin(databases.server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin_execute(databases.server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _query(url: str, sql: str) -> list[str]:

@@ -1,9 +1,6 @@
 """The webhook connector against a real HTTP gateway that verifies Standard Webhooks signatures."""
 from __future__ import annotations
 
-import asyncio
-
-import pytest
 from sqlalchemy import text
 
 from app.publishing import service as publishing
