@@ -229,3 +229,40 @@ async def test_posts_a_resolve_puts_back_never_slip_past_a_declaration_beside_it
         assert {(p["status"], p["paused_by_crisis_id"]) for p in held} == {("paused", second.json()["id"])}, held
         counts = resolved.json()["counts"]
         assert second.json()["paused_count"] + counts["still_paused"] == len(ids), (counts, second.json())
+
+
+async def test_a_window_starting_while_someone_resolves_it_never_deadlocks(committed):
+    """The worker switching a window on and a person resolving it at the same moment take the
+    fence before the crisis row, both of them: one waits for the other, neither deadlocks."""
+    from app.crises import service as crises
+    from app.security import SYSTEM
+
+    api, maker = committed.api, committed.maker
+    lead = await _person(api, "crisis_lead")
+    brand = await api.brand()
+    account = await api.account(brand["id"])
+    for round_ in range(6):
+        start = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+        window = (await api.post("/v1/crises", {"scope": {"account_ids": [account["id"]]}, "reason": f"w {round_}",
+                                                "starts_at": start}, token=lead.token)).json()
+        async with maker() as s:
+            await s.execute(text("UPDATE crises SET starts_at = now() - interval '1 s' WHERE id = :i"),
+                            {"i": window["id"]})
+            await s.commit()
+
+        async def worker():
+            await asyncio.sleep(random.uniform(0, 0.01))
+            async with maker() as s:
+                done = await crises.run_windows(s, SYSTEM)
+                await s.commit()
+                return done
+
+        async def person():
+            await asyncio.sleep(random.uniform(0, 0.01))
+            return await api.post(f"/v1/crises/{window['id']}/resolve", {"resolution": "cancel"}, token=lead.token)
+
+        started, resolved = await asyncio.gather(worker(), person())
+        assert resolved.status_code == 200, resolved.text
+        assert started in ((0, 0), (1, 0))  # before the resolve, or it found nothing left to start
+        got = (await api.get(f"/v1/crises/{window['id']}", token=lead.token)).json()
+        assert got["status"] == "resolved"
