@@ -28,6 +28,21 @@ class Settings(BaseSettings):
     graceful_shutdown_seconds: int = 20
     # How often an idle worker looks for due posts (a busy one keeps claiming).
     scheduler_poll_seconds: float = 0.25
+    # The webhook connector refuses loopback, link-local, private and metadata addresses
+    # (resolved at send time, every address) unless this is set (a gateway on the same host).
+    connector_allow_private: bool = False
+    # Signs audit checkpoints (head seq and hash); kept outside the database. Unset: checkpoints
+    # are still published, unsigned (they then detect truncation by a careless operator only).
+    audit_checkpoint_key: str | None = None
+    # Seconds between checkpoints while the chain grows (0: after every sealing pass that sealed).
+    audit_checkpoint_interval: float = 60.0
+    # GraphQL limits applied before the document is parsed (bytes, lexical tokens), then after
+    # parsing and before execution (depth, aliases, root fields).
+    graphql_max_document_bytes: int = 16384
+    graphql_max_tokens: int = 2000
+    graphql_max_depth: int = 10
+    graphql_max_aliases: int = 30
+    graphql_max_root_fields: int = 20
 
 
 @lru_cache
