@@ -55,19 +55,21 @@ def _exit_cleanly(signum, frame) -> None:
     raise SystemExit(0)
 
 
-def _bootstrap(url: str, settings: Settings) -> None:
+def _bootstrap(url: str, settings: Settings) -> bool:
     from app.bootstrap import bootstrap_admin
 
     token = asyncio.run(_with_session(url, lambda s: bootstrap_admin(s, settings.bootstrap_token)))
     if token is None:
-        return
+        return False
     if settings.bootstrap_token:
-        typer.echo("Bootstrap admin created with the token from SOCIALGOV_BOOTSTRAP_TOKEN.", err=True)
+        typer.echo("Nobody could administer: the bootstrap admin works again with the token from "
+                   "SOCIALGOV_BOOTSTRAP_TOKEN.", err=True)
     else:
         typer.echo("\n  Bootstrap admin token (shown once, store it now):\n\n"
                    f"    {token}\n", err=True)
         typer.echo(f"SOCIALGOV_BOOTSTRAP_ADMIN_TOKEN={token}")
     sys.stdout.flush()
+    return True
 
 
 @app.command()
@@ -110,6 +112,22 @@ def worker() -> None:
     configure_logging(settings.log_level)
     with database(settings) as url:
         asyncio.run(run_worker(url, settings))
+
+
+@app.command()
+def bootstrap() -> None:
+    """Break-glass: if nobody can administer, restore the bootstrap admin now (what every start
+    does) and print its token (SOCIALGOV_BOOTSTRAP_TOKEN's, if set, is restored instead)."""
+    from app.bootstrap import check_bootstrap_token
+    from app.db import database, migrate as run_migrations
+
+    settings = _settings()
+    check_bootstrap_token(settings.bootstrap_token)
+    with database(settings) as url:
+        run_migrations(url)
+        if not _bootstrap(url, settings):
+            typer.echo("An admin can still administer; nothing to do "
+                       "(`socialgov token create --user EMAIL --scope admin` makes another token).", err=True)
 
 
 @token_app.command("create")

@@ -40,3 +40,13 @@ class InvalidGrantScope(AppError):
     code = "invalid-grant-scope"
     title = "This role cannot be granted on that scope"
     status = 422
+
+
+class LastAdmin(Conflict):
+    code = "last-admin"
+    title = "This would leave nobody able to administer socialgov"
+
+
+class SelfGrant(Forbidden):
+    code = "self-grant"
+    title = "Nobody grants, raises or confirms their own access"

@@ -196,3 +196,41 @@ async def holders(session: AsyncSession, roles: list[str], trained_roles: list[s
                    AccessGrant.account_id == account_id))
     )
     return list((await session.execute(stmt)).scalars())
+
+
+# --- admin continuity -----------------------------------------------------------------------
+# One transaction-level advisory lock serialises every change that could remove the last
+# working admin (and the bootstrap): the check after such a change then sees every other
+# such change committed, so two admins removing each other at once cannot both succeed.
+ADMIN_LOCK = text("SELECT pg_advisory_xact_lock(7235190417235002)")
+
+# Someone can still administer over the API: a live admin-scoped token of a service, or of an
+# active user who holds a live admin grant.
+_WORKING_ADMIN = text(
+    """
+    SELECT EXISTS (
+      SELECT 1 FROM api_tokens t
+        LEFT JOIN users u ON u.id = t.user_id
+       WHERE t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())
+         AND 'admin' = ANY(t.scopes)
+         AND (t.service_id IS NOT NULL
+              OR (u.status = 'active' AND EXISTS (
+                    SELECT 1 FROM access_grants g
+                     WHERE g.user_id = t.user_id AND g.role = 'admin' AND g.revoked_at IS NULL
+                       AND (g.expires_at IS NULL OR g.expires_at > now()))))
+    )
+    """
+)
+
+
+async def lock_admins(session: AsyncSession) -> None:
+    await session.execute(ADMIN_LOCK)
+
+
+async def working_admin_exists(session: AsyncSession) -> bool:
+    return bool((await session.execute(_WORKING_ADMIN)).scalar())
+
+
+async def holds_live_admin(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    stmt = select(AccessGrant.id).where(AccessGrant.user_id == user_id, AccessGrant.role == "admin", _LIVE).limit(1)
+    return (await session.execute(stmt)).first() is not None

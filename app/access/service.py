@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access import repository
 from app.access.errors import (
     CannotGrant, GrantAlreadyRevoked, GrantExceedsHolder, GrantExists, GrantNotFound, InvalidGrantScope,
-    TrainingRequired, UserNotActive,
+    LastAdmin, SelfGrant, TrainingRequired, UserNotActive,
 )
 from app.access.policy import (
     LADDER, ORG_ONLY, TRAINED_ROLES, Access, GrantFact, Role, ScopeKind, effective_role, training_valid,
@@ -187,6 +187,8 @@ async def revoke_grant(session: AsyncSession, principal: Principal, grant_id: uu
                                             reason=reason)
     if revoked is None:
         raise GrantAlreadyRevoked("The grant is already revoked.")
+    if revoked.role == Role.admin:
+        await require_working_admin(session, "Revoking this admin grant")
     await audit.record(session, principal, "grant.revoked", "grant", grant_id, before=before,
                        after=grant_snapshot(revoked), correlation_id=correlation_id)
     return revoked
@@ -272,3 +274,31 @@ async def holders(session: AsyncSession, role: Role, *, brand_id: uuid.UUID, acc
     roles = [r.value for r in LADDER[LADDER.index(role):]] if role in LADDER else [role.value]
     return await repository.holders(session, roles, [r.value for r in TRAINED_ROLES], get_settings().require_training,
                                     brand_id, account_id)
+
+
+# --- admin continuity -----------------------------------------------------------------------
+
+async def lock_admins(session: AsyncSession) -> None:
+    """Serialise with every other change that could remove the last working admin."""
+    await repository.lock_admins(session)
+
+
+async def working_admin_exists(session: AsyncSession) -> bool:
+    """Somebody can administer over the API now: an active user with a live admin grant and a
+    live admin-scoped token, or a live admin-scoped service token."""
+    return await repository.working_admin_exists(session)
+
+
+async def holds_live_admin(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    return await repository.holds_live_admin(session, user_id)
+
+
+async def require_working_admin(session: AsyncSession, change: str) -> None:
+    """Called after a change that may have removed administration (an admin suspended or
+    offboarded, an admin grant or admin token revoked), in its transaction: refuse it when
+    nobody could administer afterwards. The lock makes concurrent removals see each other."""
+    await repository.lock_admins(session)
+    if not await repository.working_admin_exists(session):
+        raise LastAdmin(
+            f"{change} would leave nobody able to administer socialgov: no other active admin holds a "
+            "working admin token. Give someone else the admin role and an admin token first.")

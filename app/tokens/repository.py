@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import AccessGrant, ApiToken, ServicePrincipal, User
+from app.models import ApiToken, ServicePrincipal, User
 
 
 async def user_status(session: AsyncSession, user_id: uuid.UUID) -> str | None:
@@ -68,10 +68,14 @@ async def revoke_user_tokens(session: AsyncSession, user_id: uuid.UUID) -> list[
     return list((await session.execute(stmt)).scalars())
 
 
-async def has_live_admin(session: AsyncSession) -> bool:
-    """An active user holding a live organisation admin grant."""
-    stmt = (select(AccessGrant.id).join(User, User.id == AccessGrant.user_id)
-            .where(AccessGrant.role == "admin", AccessGrant.revoked_at.is_(None), User.status == "active",
-                   (AccessGrant.expires_at.is_(None)) | (AccessGrant.expires_at > func.now()))
-            .limit(1))
-    return (await session.execute(stmt)).first() is not None
+async def token_by_hash(session: AsyncSession, token_hash: str) -> ApiToken | None:
+    stmt = select(ApiToken).where(ApiToken.token_hash == token_hash).execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def restore_token(session: AsyncSession, token_id: uuid.UUID, *, user_id: uuid.UUID,
+                        scopes: list[str]) -> ApiToken:
+    stmt = (update(ApiToken).where(ApiToken.id == token_id)
+            .values(revoked_at=None, expires_at=None, user_id=user_id, service_id=None, scopes=scopes)
+            .returning(ApiToken).execution_options(populate_existing=True, synchronize_session=False))
+    return (await session.execute(stmt)).scalar_one()

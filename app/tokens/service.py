@@ -91,6 +91,8 @@ async def revoke_token(session: AsyncSession, principal: Principal, token_id: uu
             raise TokenNotFound("No such token.")
     revoked = await repository.revoke_token(session, token_id)
     if revoked is not None:
+        if Scope.admin in revoked.scopes:
+            await access_service.require_working_admin(session, "Revoking this admin token")
         await audit.record(session, principal, "token.revoked", "token", token_id,
                            before={"revoked_at": None}, after={"revoked_at": revoked.revoked_at})
 
@@ -105,5 +107,17 @@ async def revoke_all_for_user(session: AsyncSession, principal: Principal, user_
     return revoked
 
 
-async def admin_exists(session: AsyncSession) -> bool:
-    return await repository.has_live_admin(session)
+async def restore_token(session: AsyncSession, principal: Principal, secret: str, *, user_id: uuid.UUID,
+                        scopes: list[Scope], reason: str) -> ApiToken | None:
+    """Bring back the token with this secret for ``user_id`` (live, these scopes, no expiry),
+    whatever state its row is in; None when no token has this secret. For the bootstrap: the
+    operator's configured token must work again after a lockout, and a second row with the
+    same secret cannot exist."""
+    before = await repository.token_by_hash(session, hash_token(secret))
+    if before is None:
+        return None
+    snapshot = _snapshot(before)
+    row = await repository.restore_token(session, before.id, user_id=user_id, scopes=sorted(s.value for s in scopes))
+    await audit.record(session, principal, "token.restored", "token", row.id, before=snapshot,
+                       after={**_snapshot(row), "reason": reason})
+    return row

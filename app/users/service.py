@@ -84,20 +84,39 @@ async def update_user(session: AsyncSession, principal: Principal, user_id: uuid
         return user
     if "status" in changes:
         changes["status_changed_at"] = await access_service.current_time(session)
+    ending = changes.get("status") in ENDS_ACCESS
+    was_admin = ending and await access_service.holds_live_admin(session, user_id)
     before = snapshot(user)
     updated = await repository.update_user(session, user_id, user.version, changes)
     if updated is repository.UNIQUE_VIOLATION:
         await _raise_taken(session, changes, except_id=user_id)
     if updated is None:
         raise ConcurrentUpdate("The user changed while this request ran; read it again and retry.")
-    await audit.record(session, principal, "user.updated", "user", user_id, before=before, after=snapshot(updated))
-    if changes.get("status") in ENDS_ACCESS:
+    effects: dict[str, Any] = {}
+    if ending:
         why = reason or f"user {changes['status']}"
-        await access_service.revoke_all_for_user(session, principal, user_id, reason=why)
-        await tokens_service.revoke_all_for_user(session, principal, user_id, reason=why)
+        grants = await access_service.revoke_all_for_user(session, principal, user_id, reason=why)
+        tokens = await tokens_service.revoke_all_for_user(session, principal, user_id, reason=why)
+        effects = {"revoked_grant_ids": [g.id for g in grants], "revoked_token_ids": [t.id for t in tokens]}
         if changes["status"] == "offboarded":
-            await accounts_service.flag_for_leaver(session, principal, user_id)
+            flagged = await accounts_service.flag_for_leaver(session, principal, user_id)
+            effects["flagged_account_ids"] = [a.id for a in flagged]
+        if was_admin:
+            await access_service.require_working_admin(
+                session, f"{'Offboarding' if changes['status'] == 'offboarded' else 'Suspending'} this admin")
+    await audit.record(session, principal, _status_action(before["status"], updated.status), "user", user_id,
+                       before=before, after={**snapshot(updated), **effects})
     return updated
+
+
+def _status_action(old: str, new: str) -> str:
+    """What happened to the person, not just that a row changed: offboarding is the anchor the
+    HR events link their revocations to."""
+    if old == new:
+        return "user.updated"
+    if new in ENDS_ACCESS:
+        return f"user.{new}"
+    return "user.reinstated" if old in ENDS_ACCESS else "user.updated"
 
 
 async def find_by_email(session: AsyncSession, email: str) -> User | None:
