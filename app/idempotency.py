@@ -18,7 +18,8 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import Depends, Request
 from sqlalchemy import delete, select, text
@@ -29,7 +30,7 @@ from starlette.responses import Response
 from app.db import request_session
 from app.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
 from app.models import IdempotencyKey
-from app.security import CurrentPrincipal
+from app.security import CurrentPrincipal, Principal
 
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 _SF_STRING_RE = re.compile(r'^"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"$')
@@ -157,25 +158,62 @@ def ttl_of(settings) -> timedelta:
 
 # --- REST: the Idempotency-Key header ------------------------------------------------------
 
-async def idempotency(request: Request, principal: CurrentPrincipal) -> None:
-    raw = request.headers.get("idempotency-key")
-    if raw is None:
-        return
-    session = request_session(request)
-    ctx = KeyContext(principal.key, parse_key(raw), request.method, request.url.path,
-                     fingerprint(request.method, request.url.path, request.url.query, await request.body()),
-                     ttl_of(request.app.state.settings))
-    stored = await claim(session, ctx)
-    if stored is not None:
-        headers = dict(stored.headers)
-        headers["idempotent-replayed"] = "true"
-        raise Replay(Response(stored.body, status_code=stored.status_code, headers=headers))
-    ctx.savepoint = await session.begin_nested()
-    request.state.idempotency = ctx
+# How a creating route answers a replayed success as the resource is *now*: given the stored
+# answer's JSON, read the resource again (with the caller's own access) and return its current
+# read model; None keeps the stored answer (nothing to re-read, e.g. a dry run).
+Current = Callable[[AsyncSession, Principal, dict[str, Any]], Awaitable[Any]]
 
 
-Idempotent = Depends(idempotency)
-IdempotencyDep = Annotated[None, Idempotent]
+async def _replay(session: AsyncSession, principal: Principal, stored: IdempotencyKey,
+                  current: Current | None) -> Response:
+    """A stored answer, replayed. A success of a route that can re-read its resource answers it
+    as it is now (a retried declaration must not say "active" about a crisis resolved since),
+    keeping what only the first call knew; the stored answer otherwise (errors: as they were).
+    ``Idempotent-Replay-State`` says which."""
+    headers = dict(stored.headers)
+    headers["idempotent-replayed"] = "true"
+    body = stored.body
+    fresh = None
+    if current is not None and 200 <= stored.status_code < 300:
+        try:
+            doc = json.loads(stored.body)
+        except ValueError:
+            doc = None
+        fresh = await current(session, principal, doc) if isinstance(doc, dict) else None
+    if fresh is None:
+        headers["idempotent-replay-state"] = "original"
+        return Response(body, status_code=stored.status_code, headers=headers)
+    data = fresh.model_dump(mode="json") if hasattr(fresh, "model_dump") else fresh
+    if "etag" in headers and isinstance(data.get("version"), int):
+        headers["etag"] = f'"{data["version"]}"'
+    headers["idempotent-replay-state"] = "current"
+    headers.pop("content-length", None)
+    return Response(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode(),
+                    status_code=stored.status_code, headers=headers)
+
+
+def idempotent(current: Current | None = None):
+    """The Idempotency-Key dependency of a creating route; ``current`` re-reads its resource
+    for replays (see ``_replay``)."""
+
+    async def dependency(request: Request, principal: CurrentPrincipal) -> None:
+        raw = request.headers.get("idempotency-key")
+        if raw is None:
+            return
+        session = request_session(request)
+        ctx = KeyContext(principal.key, parse_key(raw), request.method, request.url.path,
+                         fingerprint(request.method, request.url.path, request.url.query, await request.body()),
+                         ttl_of(request.app.state.settings))
+        stored = await claim(session, ctx)
+        if stored is not None:
+            raise Replay(await _replay(session, principal, stored, current))
+        ctx.savepoint = await session.begin_nested()
+        request.state.idempotency = ctx
+
+    return Depends(dependency)
+
+
+Idempotent = idempotent()
 
 
 def redact(request: Request, *fields: str) -> None:

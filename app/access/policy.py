@@ -66,6 +66,20 @@ def effective_role(role: Role, *, trained: bool, require_training: bool) -> Role
     return role
 
 
+@dataclass(frozen=True)
+class GrantsVisible:
+    """The grants a principal who does not see them all may see: their own, and those in the
+    scopes they administer (a brand's covers its accounts). One rule for every view of grants."""
+
+    me: uuid.UUID | None
+    brand_ids: frozenset[uuid.UUID]
+    account_ids: frozenset[uuid.UUID]
+
+    def sees(self, user_id: uuid.UUID, brand_id: uuid.UUID | None, account_id: uuid.UUID | None) -> bool:
+        return ((self.me is not None and user_id == self.me) or (brand_id is not None and brand_id in self.brand_ids)
+                or (account_id is not None and account_id in self.account_ids))
+
+
 @dataclass
 class Access:
     """What a principal may do now. Built by ``app.access.service.effective_access``."""
@@ -125,6 +139,17 @@ class Access:
     def administers_anything(self) -> bool:
         return self.admin or self.org_ladder is Role.account_admin or any(
             g.effective_role is Role.account_admin for g in self.grants)
+
+    def grants_visible(self, me: uuid.UUID | None) -> GrantsVisible | None:
+        """None: every grant (admins, organisation-wide account admins, services reading access)."""
+        if self.admin or self.org_ladder is not None:
+            return None
+        admin_of = [g for g in self.grants if g.effective_role is Role.account_admin]
+        if any(g.scope_kind is ScopeKind.organization for g in admin_of):
+            return None
+        return GrantsVisible(
+            me, frozenset(g.brand_id for g in admin_of if g.scope_kind is ScopeKind.brand and g.brand_id),
+            frozenset(g.account_id for g in admin_of if g.scope_kind is ScopeKind.account and g.account_id))
 
     def authorising_grants(self, brand_id, account_id) -> list[GrantFact]:
         """The account_admin grants that let this principal administer the target."""

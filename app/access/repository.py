@@ -6,13 +6,52 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, func, literal_column, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.access.policy import ORG_ONLY, GrantsVisible
 from app.models import AccessGrant, Account, Brand, User
 
 _LIVE = and_(AccessGrant.revoked_at.is_(None),
              or_(AccessGrant.expires_at.is_(None), AccessGrant.expires_at > func.now()))
+
+
+def _needs_review_sql(require_training: bool) -> str:
+    """A live grant whose authority is gone: the one who granted it (or who last confirmed it)
+    could not grant it now — their admin or account-admin grant over its scope was revoked or
+    expired, they left, their training lapsed, a service's admin tokens are gone — or it was
+    granted to oneself (before that was refused). Correlated to the outer ``access_grants``."""
+    org_only = ", ".join(f"'{r.value}'" for r in sorted(ORG_ONLY))
+    trained = "true" if not require_training else "u.training_valid_until >= current_date"
+    g = "access_grants"
+    who = f"coalesce({g}.confirmed_by_id, {g}.granted_by_id)"
+    return f"""(
+      {g}.revoked_at IS NULL AND ({g}.expires_at IS NULL OR {g}.expires_at > now()) AND (
+        ({g}.confirmed_by_id IS NULL AND {g}.granted_by_kind = 'user' AND {g}.granted_by_id = {g}.user_id)
+        OR NOT CASE coalesce({g}.confirmed_by_kind, {g}.granted_by_kind)
+          WHEN 'system' THEN true
+          WHEN 'service' THEN EXISTS (
+            SELECT 1 FROM api_tokens t
+             WHERE t.service_id = {who} AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())
+               AND ('admin' = ANY(t.scopes) OR ({g}.role NOT IN ({org_only}) AND 'access:admin' = ANY(t.scopes))))
+          WHEN 'user' THEN EXISTS (
+            SELECT 1 FROM access_grants a JOIN users u ON u.id = a.user_id
+             WHERE a.user_id = {who} AND u.status = 'active' AND a.revoked_at IS NULL
+               AND (a.expires_at IS NULL OR a.expires_at > now())
+               AND (a.role = 'admin' OR (a.role = 'account_admin' AND {g}.role NOT IN ({org_only}) AND {trained}
+                    AND (a.scope_kind = 'organization'
+                         OR (a.scope_kind = 'brand' AND a.brand_id = coalesce({g}.brand_id,
+                               (SELECT ac.brand_id FROM accounts ac WHERE ac.id = {g}.account_id)))
+                         OR (a.scope_kind = 'account' AND a.account_id = {g}.account_id)))))
+          ELSE false END))"""
+
+
+_NEEDS_REVIEW = {flag: literal_column(_needs_review_sql(flag)).label("needs_review") for flag in (True, False)}
+
+
+def needs_review(require_training: bool):
+    return _NEEDS_REVIEW[require_training]
+
 
 async def live_grants(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[AccessGrant, uuid.UUID | None]]:
     """The one query behind effective permission: live grants of an active user."""
@@ -123,10 +162,11 @@ async def revoke_grant(session: AsyncSession, grant_id: uuid.UUID, *, by_kind: s
 
 async def list_grants(
     session: AsyncSession, *, user_id: uuid.UUID | None, account_id: uuid.UUID | None,
-    brand_id: uuid.UUID | None, active: bool | None, visible: Any, after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> list[AccessGrant]:
-    stmt = select(AccessGrant).order_by(AccessGrant.created_at, AccessGrant.id).limit(limit)
+    brand_id: uuid.UUID | None, active: bool | None, review: bool | None, visible: GrantsVisible | None,
+    require_training: bool, after: tuple[datetime, uuid.UUID] | None, limit: int,
+) -> list[tuple[AccessGrant, bool]]:
+    flag = needs_review(require_training)
+    stmt = select(AccessGrant, flag).order_by(AccessGrant.created_at, AccessGrant.id).limit(limit)
     if user_id:
         stmt = stmt.where(AccessGrant.user_id == user_id)
     if account_id:
@@ -137,33 +177,54 @@ async def list_grants(
         stmt = stmt.where(_LIVE)
     elif active is False:
         stmt = stmt.where(~_LIVE)
+    if review is not None:
+        stmt = stmt.where(flag.element if review else ~flag.element)
     if visible is not None:
-        stmt = stmt.where(visible_grants_clause(*visible))
+        stmt = stmt.where(visible_grants_clause(visible))
     if after is not None:
         stmt = stmt.where(func.row(AccessGrant.created_at, AccessGrant.id) > func.row(*after))
-    return list((await session.execute(stmt)).scalars())
+    return [(g, bool(r)) for g, r in (await session.execute(stmt)).all()]
 
 
-def visible_grants_clause(me: uuid.UUID | None, brand_ids: set[uuid.UUID], account_ids: set[uuid.UUID]):
-    """Grants a non-admin may list: their own, and those in scopes they administer."""
-    account_in_brand = select(Account.id).where(Account.brand_id.in_(brand_ids)) if brand_ids else None
-    clauses = [AccessGrant.user_id == me] if me else []
-    if brand_ids:
-        clauses += [AccessGrant.brand_id.in_(brand_ids), AccessGrant.account_id.in_(account_in_brand)]
-    if account_ids:
-        clauses.append(AccessGrant.account_id.in_(account_ids))
+def visible_grants_clause(visible: GrantsVisible):
+    """The SQL form of ``GrantsVisible.sees``."""
+    clauses = [AccessGrant.user_id == visible.me] if visible.me else []
+    if visible.brand_ids:
+        account_in_brand = select(Account.id).where(Account.brand_id.in_(visible.brand_ids))
+        clauses += [AccessGrant.brand_id.in_(visible.brand_ids), AccessGrant.account_id.in_(account_in_brand)]
+    if visible.account_ids:
+        clauses.append(AccessGrant.account_id.in_(visible.account_ids))
     return or_(*clauses) if clauses else text("false")
 
 
-async def grants_of_user(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[AccessGrant, uuid.UUID | None]]:
+async def grants_of_user(session: AsyncSession, user_id: uuid.UUID,
+                         require_training: bool) -> list[tuple[AccessGrant, uuid.UUID | None, bool]]:
     """Every unrevoked grant of a user (expired ones included), for the access report."""
     rows = await session.execute(
-        select(AccessGrant, func.coalesce(AccessGrant.brand_id, Account.brand_id))
+        select(AccessGrant, func.coalesce(AccessGrant.brand_id, Account.brand_id), needs_review(require_training))
         .outerjoin(Account, Account.id == AccessGrant.account_id)
         .where(AccessGrant.user_id == user_id, AccessGrant.revoked_at.is_(None))
         .order_by(AccessGrant.created_at)
     )
-    return [(g, b) for g, b in rows.all()]
+    return [(g, b, bool(r)) for g, b, r in rows.all()]
+
+
+async def grant_needs_review(session: AsyncSession, grant_id: uuid.UUID, require_training: bool) -> bool:
+    stmt = select(needs_review(require_training)).select_from(AccessGrant).where(AccessGrant.id == grant_id)
+    return bool((await session.execute(stmt)).scalar())
+
+
+async def confirm_grant(session: AsyncSession, grant_id: uuid.UUID, *, by_kind: str, by_id: uuid.UUID | None,
+                        reason: str | None) -> AccessGrant | None:
+    """Only a live grant is confirmed; None otherwise."""
+    stmt = (
+        update(AccessGrant)
+        .where(AccessGrant.id == grant_id, _LIVE)
+        .values(confirmed_at=func.now(), confirmed_by_kind=by_kind, confirmed_by_id=by_id, confirm_reason=reason)
+        .returning(AccessGrant)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def now(session: AsyncSession) -> datetime:

@@ -27,7 +27,7 @@ from app.pagination import PageParams, cursor_after
 from app.security import Principal, PrincipalKind, Scope
 
 AUDIT_FIELDS = ("user_id", "role", "scope_kind", "brand_id", "account_id", "reason", "expires_at",
-                "revoked_at", "revoke_reason")
+                "revoked_at", "revoke_reason", "confirmed_by_kind", "confirmed_by_id", "confirmed_at", "confirm_reason")
 
 
 def grant_snapshot(g: AccessGrant) -> dict:
@@ -115,6 +115,14 @@ def _authorise(access: Access, role: Role, brand_id, account_id, expires_at: dat
             )
 
 
+def _not_self(principal: Principal, user_id: uuid.UUID, what: str) -> None:
+    """Nobody grants, raises or vouches for their own access, admins included: a second
+    admin (or account admin) must. The bootstrap (``system``) is the one exception."""
+    if principal.is_user and principal.id == user_id:
+        raise SelfGrant(f"You cannot {what} your own access; another admin or account admin of the scope must.",
+                        pointer="#/user_id")
+
+
 async def create_grant(session: AsyncSession, principal: Principal, req: GrantRequest) -> AccessGrant:
     access = await effective_access(session, principal)
     if req.account_id is not None and req.brand_id is not None:
@@ -128,6 +136,7 @@ async def create_grant(session: AsyncSession, principal: Principal, req: GrantRe
     if req.expires_at is not None and req.expires_at <= now:
         raise ValidationFailed("expires_at must be in the future.", pointer="#/expires_at")
     _authorise(access, req.role, brand, req.account_id, req.expires_at)
+    _not_self(principal, req.user_id, "grant")
     user = await repository.user_facts(session, req.user_id)
     if user is None:
         raise NotFound("No such user.", pointer="#/user_id")
@@ -165,16 +174,35 @@ async def _visible_grant(session: AsyncSession, access: Access, principal: Princ
     if grant is None:
         raise GrantNotFound("No such grant.")
     brand = await repository.grant_brand(session, grant)
-    mine = principal.is_user and grant.user_id == principal.id
-    if not (access.admin or mine or access.authorising_grants(brand, grant.account_id)
-            or access.org_ladder is Role.account_admin):
+    visible = access.grants_visible(principal.id if principal.is_user else None)
+    if visible is not None and not visible.sees(grant.user_id, brand, grant.account_id):
         raise GrantNotFound("No such grant.")
     return grant, brand
 
 
-async def get_grant(session: AsyncSession, principal: Principal, grant_id: uuid.UUID) -> AccessGrant:
+async def get_grant(session: AsyncSession, principal: Principal, grant_id: uuid.UUID) -> tuple[AccessGrant, bool]:
+    """The grant and whether it needs review."""
     access = await effective_access(session, principal)
-    return (await _visible_grant(session, access, principal, grant_id))[0]
+    grant = (await _visible_grant(session, access, principal, grant_id))[0]
+    return grant, await repository.grant_needs_review(session, grant_id, get_settings().require_training)
+
+
+async def confirm_grant(session: AsyncSession, principal: Principal, grant_id: uuid.UUID,
+                        reason: str | None) -> AccessGrant:
+    """An access review: someone who may grant this now vouches for it; it then rests on their
+    authority (and is flagged again if they lose it)."""
+    access = await effective_access(session, principal)
+    grant, brand = await _visible_grant(session, access, principal, grant_id)
+    _authorise(access, Role(grant.role), brand, grant.account_id, grant.expires_at)
+    _not_self(principal, grant.user_id, "confirm")
+    before = grant_snapshot(grant)
+    confirmed = await repository.confirm_grant(session, grant_id, by_kind=str(principal.kind), by_id=principal.id,
+                                               reason=reason)
+    if confirmed is None:
+        raise GrantAlreadyRevoked("Only a live grant can be confirmed; this one is revoked or expired.")
+    await audit.record(session, principal, "grant.confirmed", "grant", grant_id, before=before,
+                       after=grant_snapshot(confirmed))
+    return confirmed
 
 
 async def revoke_grant(session: AsyncSession, principal: Principal, grant_id: uuid.UUID, reason: str,
@@ -204,22 +232,14 @@ def _authorise_revoke(access: Access, role: Role, brand_id, account_id) -> None:
 
 
 async def list_grants(session: AsyncSession, principal: Principal, *, user_id=None, account_id=None,
-                      brand_id=None, active: bool | None = None, page: PageParams) -> list[AccessGrant]:
+                      brand_id=None, active: bool | None = None, needs_review: bool | None = None,
+                      page: PageParams) -> list[tuple[AccessGrant, bool]]:
+    """Grants the caller may see, each with whether it needs review."""
     access = await effective_access(session, principal)
-    visible = None
-    if not (access.admin or access.org_ladder is not None):
-        admin_of = [g for g in access.grants if g.effective_role is Role.account_admin]
-        if any(g.scope_kind is ScopeKind.organization for g in admin_of):
-            visible = None
-        else:
-            visible = (
-                principal.id,
-                {g.brand_id for g in admin_of if g.scope_kind is ScopeKind.brand and g.brand_id},
-                {g.account_id for g in admin_of if g.scope_kind is ScopeKind.account and g.account_id},
-            )
-    after = cursor_after(page)
-    return await repository.list_grants(session, user_id=user_id, account_id=account_id, brand_id=brand_id,
-                                        active=active, visible=visible, after=after, limit=page.limit + 1)
+    return await repository.list_grants(
+        session, user_id=user_id, account_id=account_id, brand_id=brand_id, active=active, review=needs_review,
+        visible=access.grants_visible(principal.id if principal.is_user else None),
+        require_training=get_settings().require_training, after=cursor_after(page), limit=page.limit + 1)
 
 
 @dataclass
@@ -229,26 +249,32 @@ class AccessEntry:
     effective_role: Role | None
     effective: bool
     reason: str | None
+    needs_review: bool = False
 
 
-async def user_access(session: AsyncSession, user_id: uuid.UUID) -> tuple[dict, list[AccessEntry]]:
-    """Every unrevoked grant with whether it counts now, and why not. Caller checks visibility."""
+async def user_access(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> tuple[dict, list[AccessEntry]]:
+    """Every unrevoked grant of a user that the caller may see, with whether it counts now and
+    why not. The caller checked that it may see the user."""
     user = await repository.user_facts(session, user_id)
     if user is None:
         raise NotFound("No such user.")
+    access = await effective_access(session, principal)
+    visible = access.grants_visible(principal.id if principal.is_user else None)
     now = await repository.now(session)
     trained = training_valid(user["training_valid_until"], user["today"])
     required = get_settings().require_training
     out = []
-    for g, brand in await repository.grants_of_user(session, user_id):
+    for g, brand, review in await repository.grants_of_user(session, user_id, required):
+        if visible is not None and not visible.sees(g.user_id, brand, g.account_id):
+            continue  # another brand's grant: 404 everywhere else, so not here either
         role = Role(g.role)
         eff = effective_role(role, trained=trained, require_training=required)
         if user["status"] != "active":
-            out.append(AccessEntry(g, brand, None, False, f"user_{user['status']}"))
+            out.append(AccessEntry(g, brand, None, False, f"user_{user['status']}", review))
         elif g.expires_at is not None and g.expires_at <= now:
-            out.append(AccessEntry(g, brand, None, False, "expired"))
+            out.append(AccessEntry(g, brand, None, False, "expired", review))
         else:
-            out.append(AccessEntry(g, brand, eff, True, "training_expired" if eff != role else None))
+            out.append(AccessEntry(g, brand, eff, True, "training_expired" if eff != role else None, review))
     return user, out
 
 

@@ -8,15 +8,19 @@ from fastapi import APIRouter, Header, Request
 from app.accounts import service
 from app.accounts.schemas import AccountCreate, AccountRead, AccountUpdate, Platform
 from app.db import UnitOfWorkRoute, request_session
-from app.idempotency import Idempotent
+from app.idempotency import idempotent
 from app.pagination import Page, Pagination, created_key, make_page
-from app.security import AccessAdmin, DirectoryRead
+from app.security import AccessAdmin, DirectoryRead, Principal
 from app.versioning import etag, parse_if_match
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"], route_class=UnitOfWorkRoute)
 
 
-@router.post("", status_code=201, response_model=AccountRead, dependencies=[Idempotent])
+async def _account_now(session, principal: Principal, stored: dict) -> AccountRead:
+    return AccountRead.model_validate(await service.get_account(session, principal, uuid.UUID(stored["id"])))
+
+
+@router.post("", status_code=201, response_model=AccountRead, dependencies=[idempotent(_account_now)])
 async def create_account(request: Request, principal: AccessAdmin, body: AccountCreate):
     account = await service.create_account(request_session(request), principal, body.model_dump(mode="python"))
     request.state.etag = etag(account.version)

@@ -9,7 +9,7 @@ from app.approvals import service
 from app.approvals.schemas import DefaultPolicyIn, DefaultPolicyRead, PolicyIn, PolicyRead
 from app.approvals.stages import BUILTIN_STAGES
 from app.db import UnitOfWorkRoute, request_session
-from app.idempotency import Idempotent
+from app.idempotency import idempotent
 from app.pagination import Page, Pagination, created_key, make_page
 from app.security import Principal, Scope, require
 from app.versioning import etag, parse_if_match
@@ -45,7 +45,11 @@ async def set_default(request: Request, principal: PolicyWrite, body: DefaultPol
                              builtin_stages=BUILTIN_STAGES)
 
 
-@router.post("", status_code=201, response_model=PolicyRead, dependencies=[Idempotent])
+async def _policy_now(session, principal, stored: dict) -> PolicyRead:
+    return _read(await service.get_policy(session, uuid.UUID(stored["id"])), await service.default_policy_id(session))
+
+
+@router.post("", status_code=201, response_model=PolicyRead, dependencies=[idempotent(_policy_now)])
 async def create_policy(request: Request, principal: PolicyWrite, body: PolicyIn):
     session = request_session(request)
     policy = await service.create_policy(session, principal, name=body.name, description=body.description,

@@ -8,15 +8,19 @@ from fastapi import APIRouter, Header, Request
 from app.brands import service
 from app.brands.schemas import BrandCreate, BrandRead, BrandUpdate
 from app.db import UnitOfWorkRoute, request_session
-from app.idempotency import Idempotent
+from app.idempotency import idempotent
 from app.pagination import Page, Pagination, created_key, make_page
-from app.security import AccessAdmin, DirectoryRead
+from app.security import AccessAdmin, DirectoryRead, Principal
 from app.versioning import etag, parse_if_match
 
 router = APIRouter(prefix="/v1/brands", tags=["brands"], route_class=UnitOfWorkRoute)
 
 
-@router.post("", status_code=201, response_model=BrandRead, dependencies=[Idempotent])
+async def _brand_now(session, principal: Principal, stored: dict) -> BrandRead:
+    return BrandRead.model_validate(await service.get_brand(session, principal, uuid.UUID(stored["id"])))
+
+
+@router.post("", status_code=201, response_model=BrandRead, dependencies=[idempotent(_brand_now)])
 async def create_brand(request: Request, principal: AccessAdmin, body: BrandCreate):
     brand = await service.create_brand(request_session(request), principal, body.model_dump())
     request.state.etag = etag(brand.version)

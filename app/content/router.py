@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from app.content import service
 from app.content.schemas import ContentCheckRead, ContentCheckRequest, ContentRuleCreate, ContentRuleRead, RuleKind
 from app.db import UnitOfWorkRoute, request_session
-from app.idempotency import Idempotent
+from app.idempotency import idempotent
 from app.pagination import Page, Pagination, created_key, make_page
 from app.security import DirectoryRead, Principal, Scope, require
 
@@ -18,7 +18,12 @@ RulesWrite = Annotated[Principal, require(Scope.posts_write, Scope.access_admin)
 ChecksRun = Annotated[Principal, require(Scope.posts_read, Scope.posts_write)]
 
 
-@router.post("/v1/content-rules", status_code=201, response_model=ContentRuleRead, dependencies=[Idempotent],
+async def _rule_now(session, principal: Principal, stored: dict) -> ContentRuleRead:
+    return ContentRuleRead.model_validate(await service.get_rule(session, principal, uuid.UUID(stored["id"])))
+
+
+@router.post("/v1/content-rules", status_code=201, response_model=ContentRuleRead,
+             dependencies=[idempotent(_rule_now)],
              summary="Add a content rule to an account, a brand or the organisation")
 async def create_rule(request: Request, principal: RulesWrite, body: ContentRuleCreate):
     rule = await service.create_rule(request_session(request), principal, body.model_dump())

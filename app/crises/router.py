@@ -13,7 +13,7 @@ from app.crises.schemas import (
 )
 from app.db import UnitOfWorkRoute, request_session
 from app.errors import ValidationFailed
-from app.idempotency import Idempotent
+from app.idempotency import idempotent
 from app.pagination import Page, Pagination, make_page
 from app.security import Principal, Scope, require
 
@@ -44,7 +44,16 @@ def declaration(body: CrisisCreate) -> service.Declaration:
         starts_at=body.starts_at, ends_at=body.ends_at)
 
 
-@router.post("", status_code=201, response_model=DeclareRead, dependencies=[Idempotent],
+async def _declared_now(session, principal: Principal, stored: dict) -> DeclareRead | None:
+    """A replayed declaration answers the crisis as it is now (resolved since? it says so),
+    with the publishes that were in flight when it was declared."""
+    if "id" not in stored:
+        return None  # a dry run: nothing was made
+    crisis, _ = await service.get_crisis(session, principal, uuid.UUID(stored["id"]))
+    return DeclareRead(**crisis_read(crisis), in_flight_published=stored.get("in_flight_published") or [])
+
+
+@router.post("", status_code=201, response_model=DeclareRead, dependencies=[idempotent(_declared_now)],
              responses={200: {"model": PreviewRead, "description": "dry_run=true: what would pause"}},
              summary="Declare a crisis: every scheduled post in scope pauses before this returns")
 async def declare(request: Request, principal: Declare, body: CrisisCreate,

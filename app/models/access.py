@@ -53,3 +53,9 @@ class AccessGrant(Base):
     revoked_by_kind: Mapped[str | None] = mapped_column(String(16))
     revoked_by_id: Mapped[uuid.UUID | None]
     revoke_reason: Mapped[str | None] = mapped_column(Text)
+    # An access review: someone who may grant this now vouches for it, and it rests on their
+    # authority instead of the granter's (a granter who lost theirs flags it for review).
+    confirmed_by_kind: Mapped[str | None] = mapped_column(String(16))
+    confirmed_by_id: Mapped[uuid.UUID | None]
+    confirmed_at: Mapped[datetime | None]
+    confirm_reason: Mapped[str | None] = mapped_column(Text)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 
 from app.db import UnitOfWorkRoute, request_session
-from app.idempotency import Idempotent
+from app.idempotency import idempotent
 from app.pagination import Page, Pagination, created_key, make_page
 from app.posts import service
 from app.publishing import service as publishing_service
@@ -46,7 +46,12 @@ def answer(request: Request, view: service.PostView) -> PostRead:
     return read(view)
 
 
-@router.post("", status_code=201, response_model=PostRead, dependencies=[Idempotent], summary="Write a draft")
+async def _post_now(session, principal: Principal, stored: dict) -> PostRead:
+    return read(await service.get_post(session, principal, uuid.UUID(stored["id"])))
+
+
+@router.post("", status_code=201, response_model=PostRead, dependencies=[idempotent(_post_now)],
+             summary="Write a draft")
 async def create_post(request: Request, principal: PostsWrite, body: PostCreate):
     view = await service.create_post(
         request_session(request), principal, account_id=body.account_id, body=body.body,

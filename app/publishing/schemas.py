@@ -11,7 +11,9 @@ class ConnectorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["log", "webhook"] = "log"
-    url: AnyHttpUrl | None = Field(default=None, description="The gateway (webhook)", validate_default=True)
+    url: AnyHttpUrl | None = Field(default=None, validate_default=True,
+                                   description="The gateway (webhook): http(s), no user info, a public address "
+                                               "unless the operator allows private ones")
     secret: str | None = Field(default=None, min_length=10, max_length=200,
                                description="whsec_… signing secret; omitted for a webhook = keep or generate one")
     timeout_seconds: float = Field(default=10.0, gt=0, le=60)
@@ -41,7 +43,9 @@ class ConnectorIn(BaseModel):
 class ConnectorRead(BaseModel):
     account_id: uuid.UUID
     kind: str
-    url: str | None
+    url: str | None = Field(description="The gateway (webhook); only for account admins and admins, null for "
+                                        "publishers")
+    url_host: str | None = Field(None, description="The gateway's host (webhook), for everyone who may read this")
     timeout_seconds: float
     max_attempts: int
     has_secret: bool

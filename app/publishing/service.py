@@ -23,20 +23,33 @@ from app import fence
 from app.access import service as access_service
 from app.access.policy import Access, Role
 from app.audit import service as audit
+from app.config import get_settings
 from app.crises import service as crises_service
 from app.db import dedicated_session
 from app.errors import NotFound, PreconditionFailed
 from app.models import AccountConnector, Post, PostRevision
 from app.posts.errors import InvalidTransition, PostActionForbidden, PostNotFound
+from app.posts.service import content_hash
 from app.posts.workflow import Action, IllegalTransition, State, allowed, transition
 from app.publishing import repository
-from app.publishing.connectors import ConnectorConfig, Outgoing, SendResult, backoff_seconds, connector_for
-from app.publishing.errors import ContentNotApproved, CrisisFreeze, PublishFailed
+from app.publishing.connectors import (
+    ConnectorConfig,
+    DestinationRefused,
+    Outgoing,
+    SendResult,
+    backoff_seconds,
+    connector_for,
+    url_host,
+    vet_destination,
+)
+from app.publishing.errors import ConnectorDestinationRefused, ContentNotApproved, CrisisFreeze, PublishFailed
 from app.security import SYSTEM, Principal
 
 log = structlog.get_logger("socialgov.publishing")
 
 CLAIM_LEASE_SECONDS = 30.0
+# How long configuring a webhook waits for its name to resolve (the send checks again anyway).
+CONFIGURE_RESOLVE_SECONDS = 3.0
 
 
 def _move(post: Post, action: Action) -> State:
@@ -53,6 +66,11 @@ def _config(row: AccountConnector | None) -> ConnectorConfig:
     return ConnectorConfig(row.kind, row.url, row.secret, row.timeout_seconds, row.max_attempts)
 
 
+def _connector(config: ConnectorConfig):
+    """The connector for a send; the webhook checks its destination again at every send."""
+    return connector_for(config, allow_private=get_settings().connector_allow_private)
+
+
 @dataclass
 class Prepared:
     post: Post
@@ -64,13 +82,19 @@ class Prepared:
 async def _prepare(session: AsyncSession, post: Post) -> Prepared:
     """The approved revision, checked against the approved hash: anything else never leaves."""
     rev = await repository.revision(session, post.id, post.approved_revision or post.revision)
-    if rev is None or post.approved_content_hash is None or rev.content_hash != post.approved_content_hash \
-            or post.approved_revision != post.revision:
+    if rev is None or post.approved_content_hash is None or post.approved_revision != post.revision:
         raise ContentNotApproved("The post's content is not the approved content; it will not be published.")
     account = await repository.account(session, post.account_id)
     assert account is not None
     out = Outgoing(post.id, post.account_id, account.platform, account.handle, rev.number, rev.content_hash,
                    rev.body, rev.link, list(rev.media), list(rev.labels), post.publish_attempts + 1)
+    # The hash of the exact content about to leave, recomputed: a stored hash proves nothing
+    # about a body changed behind the service's back.
+    sent = content_hash(post.account_id, out.body, out.link, out.media, out.labels)
+    if sent != post.approved_content_hash or rev.content_hash != post.approved_content_hash:
+        log.error("content differs from the approved hash", post_id=str(post.id), revision=rev.number)
+        raise ContentNotApproved("The content about to be sent does not match the approved content hash; "
+                                 "it will not be published.")
     return Prepared(post, rev, out, _config(await repository.connector(session, post.account_id)))
 
 
@@ -156,7 +180,7 @@ async def deliver(maker: async_sessionmaker[AsyncSession], post_id: uuid.UUID, l
                 return "failed"
             await _begin_send(session, actor, prepared)
             await session.commit()
-            result = await connector_for(prepared.config).send(prepared.outgoing)
+            result = await _connector(prepared.config).send(prepared.outgoing)
             outcome = await _finish_send(session, actor, prepared, result, retry=True)
             await session.commit()
             return outcome
@@ -238,7 +262,7 @@ async def publish_now(maker: async_sessionmaker[AsyncSession], principal: Princi
                 raise CrisisFreeze(blocked, crisis_ids=[str(c.id) for c in crises])
             await _begin_send(session, principal, prepared)
             await session.commit()
-            result = await connector_for(prepared.config).send(prepared.outgoing)
+            result = await _connector(prepared.config).send(prepared.outgoing)
             outcome = await _finish_send(session, principal, prepared, result, retry=False)
             await session.commit()
         except BaseException:
@@ -271,7 +295,7 @@ async def retract(session: AsyncSession, principal: Principal, post_id: uuid.UUI
     config = _config(await repository.connector(session, post.account_id))
     out = Outgoing(post.id, post.account_id, account.platform, account.handle, pub.revision, pub.content_hash,
                    pub.body, pub.link, list(pub.media), list(pub.labels), pub.attempt)
-    result = await connector_for(config).retract(out)
+    result = await _connector(config).retract(out)
     if not result.ok:
         raise PublishFailed(f"The {config.kind} connector did not retract: {result.error}.",
                             connector_status=result.status)
@@ -283,33 +307,60 @@ async def retract(session: AsyncSession, principal: Principal, post_id: uuid.UUI
 
 # --- connector configuration --------------------------------------------------------------
 
-def connector_view(account_id: uuid.UUID, row: AccountConnector | None, secret: str | None = None) -> dict[str, Any]:
+def connector_view(account_id: uuid.UUID, row: AccountConnector | None, secret: str | None = None, *,
+                   full: bool = True) -> dict[str, Any]:
+    """``full``: with the gateway URL (account admins, admins). The stored secret never; a
+    generated one only in the answer that created it (``secret``)."""
     cfg = _config(row)
-    return {"account_id": account_id, "kind": cfg.kind, "url": cfg.url, "timeout_seconds": cfg.timeout_seconds,
+    return {"account_id": account_id, "kind": cfg.kind, "url": cfg.url if full else None,
+            "url_host": url_host(cfg.url), "timeout_seconds": cfg.timeout_seconds,
             "max_attempts": cfg.max_attempts, "has_secret": bool(cfg.secret), "secret": secret,
             "version": row.version if row else 0}
 
 
 async def _admin_account(session: AsyncSession, principal: Principal, account_id: uuid.UUID, *, write: bool):
+    """The account and whether the principal administers it (publishers may read, not write)."""
     access = await access_service.effective_access(session, principal)
     account = await repository.account(session, account_id)
     if account is None or not access.sees(account.brand_id, account.id):
         raise NotFound("No such account.")
-    if not access.has_role(Role.account_admin if write else Role.publisher, brand_id=account.brand_id,
-                           account_id=account.id):
+    admin = access.has_role(Role.account_admin, brand_id=account.brand_id, account_id=account.id)
+    if not admin and (write or not access.has_role(Role.publisher, brand_id=account.brand_id,
+                                                   account_id=account.id)):
         raise PostActionForbidden("Only account admins configure how an account publishes.")
-    return account
+    return account, admin
 
 
 async def get_connector(session: AsyncSession, principal: Principal, account_id: uuid.UUID) -> dict[str, Any]:
-    await _admin_account(session, principal, account_id, write=False)
-    return connector_view(account_id, await repository.connector(session, account_id))
+    _, admin = await _admin_account(session, principal, account_id, write=False)
+    # Publishers see that a gateway is configured and where (its host), not the URL: its path
+    # or query may carry a token, and it is where the account's posts go.
+    return connector_view(account_id, await repository.connector(session, account_id), full=admin)
+
+
+async def _check_destination(url: str) -> None:
+    """Refuse internal gateways when they are configured. A name that does not resolve from
+    here is accepted: every send resolves it again and checks every address."""
+    try:
+        await vet_destination(url, allow_private=get_settings().connector_allow_private,
+                              timeout=CONFIGURE_RESOLVE_SECONDS)
+    except DestinationRefused as exc:
+        raise ConnectorDestinationRefused(
+            f"The gateway url is refused: {exc}. A webhook gateway must be a public http(s) address "
+            "(private ones only where the operator allows them).", pointer="#/url") from None
+    except (OSError, TimeoutError, UnicodeError):
+        pass
+
+
+_UNAUDITED = ("secret", "url_host")
 
 
 async def put_connector(session: AsyncSession, principal: Principal, account_id: uuid.UUID, *, kind: str,
                         url: str | None, secret: str | None, timeout_seconds: float,
                         max_attempts: int) -> dict[str, Any]:
     await _admin_account(session, principal, account_id, write=True)
+    if kind == "webhook" and url is not None:
+        await _check_destination(url)
     before = await repository.connector(session, account_id)
     shown = None
     if kind == "webhook" and secret is None:
@@ -322,8 +373,8 @@ async def put_connector(session: AsyncSession, principal: Principal, account_id:
         "max_attempts": max_attempts})
     view = connector_view(account_id, row, shown)
     await audit.record(session, principal, "connector.updated", "account", account_id,
-                       before={k: v for k, v in connector_view(account_id, before).items() if k != "secret"},
-                       after={k: v for k, v in view.items() if k != "secret"})
+                       before={k: v for k, v in connector_view(account_id, before).items() if k not in _UNAUDITED},
+                       after={k: v for k, v in view.items() if k not in _UNAUDITED})
     return view
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.db import UnitOfWorkRoute, request_session
 from app import idempotency
-from app.idempotency import Idempotent
+from app.idempotency import idempotent
 from app.pagination import Page, Pagination, created_key, make_page
 from app.security import CurrentPrincipal
 from app.tokens import service
@@ -25,7 +25,13 @@ def _read(t, names: dict) -> dict:
     }
 
 
-@router.post("", status_code=201, response_model=TokenCreated, dependencies=[Idempotent],
+async def _token_now(session, principal, stored: dict) -> TokenCreated:
+    """The token as it is now (revoked since?); the secret is never kept, so it answers null."""
+    row = await service.get_token(session, principal, uuid.UUID(stored["id"]))
+    return TokenCreated(token=None, **_read(row, await service.service_names(session, [row])))
+
+
+@router.post("", status_code=201, response_model=TokenCreated, dependencies=[idempotent(_token_now)],
              summary="Create a token; the secret is in this response only")
 async def create_token(request: Request, principal: CurrentPrincipal, body: TokenCreate):
     idempotency.redact(request, "token")

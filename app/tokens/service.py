@@ -81,7 +81,8 @@ async def service_names(session: AsyncSession, tokens: list[ApiToken]) -> dict[u
     return await repository.service_names(session, {t.service_id for t in tokens if t.service_id})
 
 
-async def revoke_token(session: AsyncSession, principal: Principal, token_id: uuid.UUID) -> None:
+async def get_token(session: AsyncSession, principal: Principal, token_id: uuid.UUID) -> ApiToken:
+    """Your own tokens; an admin (with an admin-scoped token) sees everyone's."""
     token = await repository.get_token(session, token_id)
     if token is None:
         raise TokenNotFound("No such token.")
@@ -89,6 +90,11 @@ async def revoke_token(session: AsyncSession, principal: Principal, token_id: uu
         access = await access_service.effective_access(session, principal)
         if not (access.admin and principal.has_scope(Scope.admin)):
             raise TokenNotFound("No such token.")
+    return token
+
+
+async def revoke_token(session: AsyncSession, principal: Principal, token_id: uuid.UUID) -> None:
+    await get_token(session, principal, token_id)
     revoked = await repository.revoke_token(session, token_id)
     if revoked is not None:
         if Scope.admin in revoked.scopes:

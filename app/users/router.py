@@ -8,10 +8,10 @@ from fastapi import APIRouter, Header, Query, Request
 from app.access import service as access_service
 from app.access.schemas import AccessEntryRead, GrantRead, UserAccessRead
 from app.db import UnitOfWorkRoute, request_session
-from app.idempotency import Idempotent
+from app.idempotency import idempotent
 from app.models import UserStatus
 from app.pagination import Page, Pagination, created_key, make_page
-from app.security import AccessAdmin, DirectoryRead
+from app.security import AccessAdmin, DirectoryRead, Principal
 from app.types import Text
 from app.users import service
 from app.users.schemas import UserCreate, UserRead, UserUpdate
@@ -20,7 +20,11 @@ from app.versioning import etag, parse_if_match
 router = APIRouter(prefix="/v1/users", tags=["users"], route_class=UnitOfWorkRoute)
 
 
-@router.post("", status_code=201, response_model=UserRead, dependencies=[Idempotent])
+async def _user_now(session, principal: Principal, stored: dict) -> UserRead:
+    return UserRead.model_validate(await service.get_user(session, principal, uuid.UUID(stored["id"])))
+
+
+@router.post("", status_code=201, response_model=UserRead, dependencies=[idempotent(_user_now)])
 async def create_user(request: Request, principal: AccessAdmin, body: UserCreate):
     user = await service.create_user(request_session(request), principal, body.model_dump())
     return UserRead.model_validate(user)
@@ -56,9 +60,9 @@ async def update_user(request: Request, principal: AccessAdmin, user_id: uuid.UU
 async def user_access(request: Request, principal: DirectoryRead, user_id: uuid.UUID):
     session = request_session(request)
     await service.get_user(session, principal, user_id)  # visibility
-    user, entries = await access_service.user_access(session, user_id)
+    user, entries = await access_service.user_access(session, principal, user_id)
     now = await access_service.current_time(session)
-    rows = [AccessEntryRead(grant=GrantRead.of(e.grant, now), brand_id=e.brand_id, effective=e.effective,
+    rows = [AccessEntryRead(grant=GrantRead.of(e.grant, now, e.needs_review), brand_id=e.brand_id, effective=e.effective,
                             effective_role=e.effective_role, not_effective_because=e.reason) for e in entries]
     return UserAccessRead(
         user_id=user_id, status=user["status"],

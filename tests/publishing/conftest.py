@@ -3,9 +3,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import random
 import secrets
 import socket
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,9 +16,10 @@ from sqlalchemy import text
 from standardwebhooks import Webhook
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.config import get_settings
 from tests.posts.conftest import SCOPES, Flow, Newsroom, Person, newsroom  # noqa: F401 - fixture reuse
 
 
@@ -60,6 +63,13 @@ class Gateway:
         self.fail_next: list[int] = []  # statuses to answer before succeeding
         self.delay = 0.0
         self.jitter: tuple[float, float] | None = None
+        self.respond_next: list[Response] = []  # canned answers (redirects, error pages) before succeeding
+        self.landed: list[str] = []  # requests that reached /landing (where redirects point)
+        self.hosts: list[str | None] = []  # the Host header of each delivery
+
+    async def landing(self, request: Request):
+        self.landed.append(request.method)
+        return JSONResponse({"id": "landed"})
 
     async def publish(self, request: Request):
         raw = await request.body()
@@ -70,15 +80,56 @@ class Gateway:
             await asyncio.sleep(random.uniform(*self.jitter))
         self.received.append({"id": request.headers["webhook-id"], "body": json.loads(raw),
                               "at": datetime.now(UTC)})
+        self.hosts.append(request.headers.get("host"))
+        if self.respond_next:
+            return self.respond_next.pop(0)
         if self.fail_next:
             return JSONResponse({"error": "busy"}, status_code=self.fail_next.pop(0))
         return JSONResponse({"id": f"platform-{len(self.received)}"})
 
 
+@contextmanager
+def connector_private(allowed: bool):
+    """SOCIALGOV_CONNECTOR_ALLOW_PRIVATE for the duration; the service reads it via get_settings()."""
+    name = "SOCIALGOV_CONNECTOR_ALLOW_PRIVATE"
+    old = os.environ.get(name)
+    os.environ[name] = "true" if allowed else "false"
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+        get_settings.cache_clear()
+
+
 @pytest.fixture
-async def gateway():
+def allow_private():
+    """A gateway on this host (127.0.0.1) is a private destination: allow it explicitly."""
+    with connector_private(True):
+        yield
+
+
+@pytest.fixture
+def refuse_private():
+    """The production default, set explicitly so the environment cannot change it."""
+    with connector_private(False):
+        yield
+
+
+@pytest.fixture
+async def gateway(allow_private, local_gateway):
+    return local_gateway
+
+
+@pytest.fixture
+async def local_gateway():
+    """The gateway on 127.0.0.1, without allowing private destinations (see ``gateway``)."""
     gw = Gateway()
-    app = Starlette(routes=[Route("/publish", gw.publish, methods=["POST"])])
+    app = Starlette(routes=[Route("/publish", gw.publish, methods=["POST"]),
+                            Route("/landing", gw.landing, methods=["GET", "POST"])])
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -86,6 +137,7 @@ async def gateway():
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)
+    gw.port = port
     gw.url = f"http://127.0.0.1:{port}/publish"
     yield gw
     server.should_exit = True

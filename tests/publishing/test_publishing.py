@@ -27,13 +27,16 @@ class TestScheduler:
 
     async def test_content_differing_from_approved_is_refused(self, api, flow, maker, session):
         post = await scheduled(flow)
-        # Tamper below the API: the revision's content no longer matches the approved hash.
+        # Tamper below the API (past the immutability trigger): the revision's stored hash no
+        # longer matches the approved hash.
+        await session.execute(text("ALTER TABLE post_revisions DISABLE TRIGGER USER"))
         await session.execute(text("UPDATE post_revisions SET content_hash = 'x' WHERE post_id = :i"), {"i": post["id"]})
+        await session.execute(text("ALTER TABLE post_revisions ENABLE TRIGGER USER"))
         await make_due(session, post["id"])
         await publishing.run_due(maker)
         got = (await api.get(f"/v1/posts/{post['id']}", token=flow.room.author.token)).json()
         assert got["status"] == "failed" and got["published_at"] is None
-        assert "not the approved content" in got["last_error"]
+        assert "approved content" in got["last_error"]
         assert (await session.execute(text("SELECT count(*) FROM publications"))).scalar() == 0
 
 

@@ -54,7 +54,7 @@ async def test_permanent_refusal_fails_with_the_reason(api, flow, maker, session
     await publishing.run_due(maker)
     failed = (await api.get("/v1/audit", subject_id=post["id"], action="post.publish_failed")).json()["items"]
     assert (await status(api, flow, post))["status"] == "failed"
-    assert "400" in failed[0]["after"]["error"]
+    assert failed[0]["after"]["error"] == "gateway answered 400"
     assert (await session.execute(text("SELECT count(*) FROM publications"))).scalar() == 0
 
 
@@ -83,4 +83,6 @@ async def test_manual_publish_failure_is_a_502_problem(api, flow, gateway):
     post = await approved(flow)
     r = await api.post(f"/v1/posts/{post['id']}/publish", token=flow.room.publisher.token)
     assert r.status_code == 502 and r.json()["code"] == "publish-failed"
-    assert (await status(api, flow, post))["status"] == "failed"
+    assert r.json()["detail"] == "The webhook connector did not publish: gateway answered 500."
+    got = await status(api, flow, post)
+    assert got["status"] == "failed" and got["last_error"] == "gateway answered 500"  # not the body ("busy")
