@@ -172,22 +172,100 @@ def token_create(
 
 
 @audit_app.command("verify")
-def audit_verify(seal: Annotated[bool, typer.Option(help="Seal pending records first")] = True) -> None:
-    """Walk the hash chain; exit 1 and name the first broken link if it is broken."""
+def audit_verify(
+    seal: Annotated[bool, typer.Option(help="Seal pending records first")] = True,
+    checkpoint: Annotated[str | None, typer.Option(
+        metavar="FILE|URL",
+        help="A checkpoint saved earlier outside the database: a JSON file as GET /v1/audit/checkpoints"
+             " answers (one checkpoint, or a page {\"items\": [...]}: the highest seq counts) or an http(s) URL"
+             " to fetch it from (bearer token from SOCIALGOV_TOKEN). The chain must reach it and agree with it.",
+    )] = None,
+    public_key: Annotated[str | None, typer.Option(
+        help="base64 Ed25519 public key of the checkpoints (default: derived from SOCIALGOV_AUDIT_CHECKPOINT_KEY);"
+             " when one is known, the --checkpoint must carry a valid signature by it.",
+    )] = None,
+) -> None:
+    """Walk the hash chain and compare it with every stored checkpoint (and --checkpoint); exit 1 and
+    name the first broken link if it is broken, or if the saved checkpoint's signature is bad
+    (exit 2 if the checkpoint or the key cannot be read)."""
     import dataclasses
+    import os
+    from pathlib import Path
 
     from app.audit import service as audit_service
+    from app.audit import signing
     from app.db import database
+
+    def as_json(value):
+        return value.isoformat() if isinstance(value, datetime) else str(value)
+
+    def read(source: str):
+        if source.startswith(("http://", "https://")):
+            import httpx
+
+            token = os.environ.get("SOCIALGOV_TOKEN")
+            headers = {"Accept": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+            try:
+                response = httpx.get(source, headers=headers, timeout=30)
+            except httpx.HTTPError as exc:
+                raise ValueError(f"cannot fetch {source}: {exc}") from None
+            if response.status_code != 200:
+                raise ValueError(f"{source} answered HTTP {response.status_code}")
+            body = response.text
+        else:
+            try:
+                body = Path(source).read_text(encoding="utf-8")
+            except (OSError, UnicodeError) as exc:
+                raise ValueError(f"cannot read {source}: {exc}") from None
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise ValueError(f"{source} is not JSON") from None
+
+    settings = _settings()
+    try:
+        key = signing.public_key(public_key) if public_key else audit_service.checkpoint_public_key(settings)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--public-key / SOCIALGOV_AUDIT_CHECKPOINT_KEY") from None
+    saved = None
+    if checkpoint is not None:
+        try:
+            saved = audit_service.parse_checkpoint(read(checkpoint))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--checkpoint") from None
+        if key is None:
+            typer.echo(f"warning: the signature of {saved.name} is not checked: no public key"
+                       " (--public-key or SOCIALGOV_AUDIT_CHECKPOINT_KEY)", err=True)
+        elif (problem := audit_service.signature_problem(saved, key)) is not None:
+            typer.echo(f"refused: {problem}", err=True)
+            shown = {k: v for k, v in dataclasses.asdict(saved).items() if k != "saved"}
+            typer.echo(json.dumps({"ok": False, "error": problem, "saved_checkpoint": shown}, indent=2, default=as_json))
+            raise typer.Exit(1)
 
     async def run(session):
         while seal and await audit_service.seal_pending(session):
             await session.commit()
-        return await audit_service.verify(session)
+        return await audit_service.verify(session, public_key=key, saved=saved)
 
-    with database(_settings()) as url:
+    with database(settings) as url:
         result = asyncio.run(_with_session(url, run))
-    typer.echo(json.dumps(dataclasses.asdict(result), indent=2, default=str))
+    typer.echo(json.dumps(dataclasses.asdict(result), indent=2, default=as_json))
+    if not result.ok:
+        broken = result.first_broken or {}
+        typer.echo(f"audit chain broken at seq {broken.get('seq')}: {broken.get('reason')}", err=True)
     raise typer.Exit(0 if result.ok else 1)
+
+
+@audit_app.command("keygen")
+def audit_keygen() -> None:
+    """Print a new Ed25519 checkpoint key: private_key for SOCIALGOV_AUDIT_CHECKPOINT_KEY (the sealers
+    only), public_key for auditors (`socialgov audit verify --public-key`)."""
+    from app.audit import signing
+
+    private, public, key_id = signing.generate()
+    typer.echo(json.dumps({"private_key": private, "public_key": public, "key_id": key_id}, indent=2))
+    typer.echo("Set SOCIALGOV_AUDIT_CHECKPOINT_KEY=<private_key> in every API process and worker (a secret, kept"
+               " out of the database); give auditors public_key.", err=True)
 
 
 # --- crisis: over HTTP, for on-call people and scripts ---------------------------------------

@@ -34,11 +34,11 @@ from app.users.router import router as users_router
 log = structlog.get_logger("socialgov")
 
 
-async def _sealer(maker: async_sessionmaker[AsyncSession], interval: float) -> None:
-    """Seal the audit chain off the request path, in the background."""
+async def _sealer(maker: async_sessionmaker[AsyncSession], interval: float, settings: Settings | None = None) -> None:
+    """Seal the audit chain off the request path, in the background, and publish its checkpoints."""
     while True:
         try:
-            await audit_service.seal_once(maker)
+            await audit_service.seal_once(maker, settings)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None,
             app.state.sessionmaker = create_sessionmaker(engine)
         sealer = None
         if settings.audit_seal_interval > 0:
-            sealer = asyncio.create_task(_sealer(app.state.sessionmaker, settings.audit_seal_interval))
+            sealer = asyncio.create_task(_sealer(app.state.sessionmaker, settings.audit_seal_interval, settings))
         try:
             yield
         finally:

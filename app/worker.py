@@ -61,7 +61,7 @@ async def run_worker(url: str, settings: Settings) -> None:
     log.info("worker started")
     try:
         await asyncio.gather(
-            _loop("audit-sealer", 1.0, lambda: audit_service.seal_once(maker), stop),
+            _loop("audit-sealer", 1.0, lambda: audit_service.seal_once(maker, settings), stop),
             _loop("idempotency-expiry", 300.0, purge, stop),
             _loop("missed-schedules", 15.0, missed, stop),
             _loop("scheduler", settings.scheduler_poll_seconds, scheduler, stop),

@@ -420,3 +420,46 @@ class TestNoInputGivesA500:
             r = await api.client.post("/v1/brands", content=json.dumps({"name": f"odd {uuid.uuid4()}"}).encode(),
                                       headers=api.h(**{"content-type": "application/json", **extra}))
             check_answer(r, extra)
+
+
+class TestControlCharacters:
+    """Free text refuses characters that forge or rewrite lines (app.types.Text); bodies,
+    descriptions, comments and notes may span lines."""
+
+    async def test_a_newline_in_a_single_line_field_is_refused_by_name(self, api, session):
+        before = await count(session, "brands")
+        body = problem(await api.post("/v1/brands", {"name": "Acme\nfake line"}), 422, "validation-error")
+        assert where(body, "pointer") == ["#/name"]
+        assert body["errors"][0]["type"] == "control_character"
+        assert body["detail"] == "#/name: must not contain control characters (U+000A LF at position 4)"
+        assert await count(session, "brands") == before
+
+    async def test_a_bidi_override_in_a_reason_is_refused(self, api):
+        user = await api.user()
+        body = problem(await api.post("/v1/grants", {"user_id": user["id"], "role": "contributor",
+                                                     "reason": "team \u202etxet"}), 422)
+        assert where(body, "pointer") == ["#/reason"]
+        assert "U+202E RIGHT-TO-LEFT OVERRIDE at position 5" in body["detail"]
+
+    async def test_descriptions_keep_line_breaks(self, api):
+        brand = await api.ok("POST", "/v1/brands", {"name": f"Lines {uuid.uuid4().hex[:6]}",
+                                                    "description": "one\r\ntwo\n\tindented"})
+        assert brand["description"] == "one\ntwo\n\tindented"
+        body = problem(await api.patch(f"/v1/brands/{brand['id']}", {"description": "one\rtwo"}), 422)
+        assert where(body, "pointer") == ["#/description"]
+        assert "other than line feed and tab (U+000D CR at position 3)" in body["detail"]
+
+    async def test_post_bodies_keep_line_breaks_and_joiners(self, api):
+        account = await api.account((await api.brand())["id"])
+        text_ = "Launch day!\n\nTeam \U0001F469\u200d\U0001F4BB\u200b\t#ad"
+        post = await api.ok("POST", "/v1/posts", {"account_id": account["id"], "body": text_})
+        assert post["body"] == text_
+        body = problem(await api.post("/v1/posts", {"account_id": account["id"], "body": "ok\n\x1b[2J"}), 422)
+        assert where(body, "pointer") == ["#/body"]
+
+    @pytest.mark.parametrize(("path", "parameter"), [("/v1/users", "q"), ("/v1/audit", "subject_type"),
+                                                     ("/v1/audit", "action"), ("/v1/tokens", "service_name")])
+    async def test_query_parameters_are_single_line(self, api, path, parameter):
+        body = problem(await api.get(path, **{parameter: "a\nb"}), 422)
+        assert where(body, "parameter") == [parameter]
+        assert "U+000A LF at position 1" in body["detail"]

@@ -63,7 +63,7 @@ class PolicyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Text(200, 1)
-    description: Text(4000) | None = None
+    description: Text(4000, multiline=True) | None = None
     stages: list[StageIn] = Field(min_length=1, max_length=10)
 
     @field_validator("stages")

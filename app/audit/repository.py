@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, text
+from sqlalchemy import and_, func, insert, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import AuditRecord
+from app.models import AuditCheckpoint, AuditRecord
 
 _INSERT = insert(AuditRecord)
 
@@ -107,3 +107,46 @@ async def sealed_after(session: AsyncSession, after_seq: int | None, limit: int)
 
 async def count_unsealed(session: AsyncSession) -> int:
     return int((await session.execute(text("SELECT count(*) FROM audit_records WHERE seq IS NULL"))).scalar())
+
+
+# Checkpoints: written by the sealer under its lock, read newest first or in seq order.
+_CHECKPOINT_STATE = text("""
+SELECT h.seq AS head_seq, h.hash AS head_hash, c.seq AS checkpoint_seq, c.created_at AS checkpoint_at,
+       clock_timestamp() AS now
+  FROM (SELECT 1) AS one
+  LEFT JOIN LATERAL (SELECT seq, hash FROM audit_records WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1) AS h ON true
+  LEFT JOIN LATERAL (SELECT seq, created_at FROM audit_checkpoints ORDER BY id DESC LIMIT 1) AS c ON true
+""")
+_INSERT_CHECKPOINT = insert(AuditCheckpoint).returning(AuditCheckpoint.id)
+_NEWEST_CHECKPOINT = (select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc(), AuditCheckpoint.id.desc())
+                      .limit(1).execution_options(populate_existing=True))
+
+
+async def checkpoint_state(session: AsyncSession) -> Any:
+    """The chain's head, the newest checkpoint written (seq, time) and the database's clock."""
+    return (await session.execute(_CHECKPOINT_STATE)).one()
+
+
+async def insert_checkpoint(session: AsyncSession, row: dict[str, Any]) -> int:
+    return int((await session.execute(_INSERT_CHECKPOINT, row)).scalar_one())
+
+
+async def newest_checkpoint(session: AsyncSession) -> AuditCheckpoint | None:
+    """The checkpoint with the highest seq: the furthest the chain is known to have reached."""
+    return (await session.execute(_NEWEST_CHECKPOINT)).scalar_one_or_none()
+
+
+async def checkpoints_by_seq(session: AsyncSession, after: tuple[int, int] | None, limit: int) -> list[AuditCheckpoint]:
+    stmt = (select(AuditCheckpoint).order_by(AuditCheckpoint.seq, AuditCheckpoint.id).limit(limit)
+            .execution_options(populate_existing=True))
+    if after is not None:
+        stmt = stmt.where(tuple_(AuditCheckpoint.seq, AuditCheckpoint.id) > tuple_(*after))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def list_checkpoints(session: AsyncSession, before_id: int | None, limit: int) -> list[AuditCheckpoint]:
+    """Newest first (by id: the order the sealer wrote them)."""
+    stmt = select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(limit)
+    if before_id is not None:
+        stmt = stmt.where(AuditCheckpoint.id < before_id)
+    return list((await session.execute(stmt)).scalars())

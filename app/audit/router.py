@@ -10,7 +10,7 @@ from pydantic import AfterValidator
 from fastapi.responses import StreamingResponse
 
 from app.audit import service
-from app.audit.schemas import AuditRecordRead, VerifyRead
+from app.audit.schemas import AuditRecordRead, CheckpointPage, CheckpointRead, VerifyRead
 from app.db import UnitOfWorkRoute, request_session
 from app.pagination import Page, Pagination, id_after, make_page
 from app.security import AuditRead
@@ -55,9 +55,21 @@ async def list_audit(request: Request, _: AuditRead, f: Filter, page: Pagination
     return Page[AuditRecordRead](items=[AuditRecordRead.of(r) for r in items], next_cursor=cursor)
 
 
-@router.get("/verify", response_model=VerifyRead, summary="Walk the hash chain; report the first broken link")
+@router.get("/verify", response_model=VerifyRead,
+            summary="Walk the hash chain, compare it with every stored checkpoint; report the first broken link")
 async def verify(request: Request, _: AuditRead):
-    return VerifyRead(**dataclasses.asdict(await service.verify(request_session(request))))
+    key = service.checkpoint_public_key(request.app.state.settings, strict=False)
+    return VerifyRead(**dataclasses.asdict(await service.verify(request_session(request), public_key=key)))
+
+
+@router.get("/checkpoints", response_model=CheckpointPage,
+            summary="Checkpoints of the chain's head, newest first, and the public key that verifies them")
+async def list_checkpoints(request: Request, _: AuditRead, page: Pagination):
+    rows = await service.list_checkpoints(request_session(request), id_after(page), page.limit + 1)
+    items, cursor = make_page(rows, page, lambda r: (r.id,))
+    public_key, key_id = service.verifier(request.app.state.settings)
+    return CheckpointPage(items=[CheckpointRead.model_validate(r) for r in items], next_cursor=cursor,
+                          public_key=public_key, key_id=key_id)
 
 
 @router.get(

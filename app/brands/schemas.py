@@ -12,14 +12,14 @@ class BrandCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Text(200, 1)
-    description: Text(4000) | None = None
+    description: Text(4000, multiline=True) | None = None
 
 
 class BrandUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Text(200, 1) | None = None
-    description: Text(4000) | None = None
+    description: Text(4000, multiline=True) | None = None
     approval_policy_id: uuid.UUID | None = Field(
         default=None, description="null detaches: the organisation's default policy applies")
 

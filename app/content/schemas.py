@@ -46,7 +46,7 @@ class ContentRuleCreate(BaseModel):
     max_length: int | None = Field(default=None, ge=1, le=MAX_BODY, description="max_length rules: the limit")
     label: Text(64, 1) | None = Field(default=None, description="required_disclosure: the label that needs it "
                                                                 "(default sponsored)")
-    description: Text(2000) | None = None
+    description: Text(2000, multiline=True) | None = None
 
 
 class ContentRuleRead(BaseModel):

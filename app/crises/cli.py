@@ -7,16 +7,20 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+
+from app.types import UNSAFE
 
 crisis_app = typer.Typer(help="Declare, resolve and list crises over HTTP against a running service.",
                          no_args_is_help=True)
 
 
-EXIT_USAGE, EXIT_AUTH, EXIT_CONFLICT, EXIT_UNAVAILABLE = 2, 3, 4, 5
+EXIT_USAGE, EXIT_AUTH, EXIT_CONFLICT, EXIT_UNAVAILABLE, EXIT_NOT_SOCIALGOV = 2, 3, 4, 5, 6
 _TRANSIENT = {429, 500, 502, 503, 504}
+# app.errors.PROBLEM_BASE, not imported: app.errors pulls FastAPI and SQLAlchemy into a CLI start.
+PROBLEM_BASE = "https://socialgov.dev/problems/"
 _PROBLEM_FIELDS = {"type", "title", "status", "detail", "code", "instance", "pointer", "errors",
                    "parameter", "header", "path_parameter"}
 
@@ -47,8 +51,27 @@ Timeout = Annotated[float, typer.Option(min=1, help="Seconds to wait for each an
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match) -> str:
+    char = match.group()
+    cp = ord(char)
+    return _ESCAPES.get(char) or (f"\\x{cp:02x}" if cp < 0x100 else f"\\u{cp:04x}")
+
+
+def _safe(text: str) -> str:
+    """One terminal line whatever the server sent: a reason stored before the API refused
+    control characters (or a hostile server) cannot forge a line, rewrite one or reorder it."""
+    return UNSAFE.sub(_escaped, text)
+
+
 def _err(message: str) -> None:
-    typer.echo(message, err=True)
+    typer.echo(_safe(message), err=True)
+
+
+def _out(line: str) -> None:
+    typer.echo(_safe(line))
 
 
 class _Unreachable(Exception):
@@ -117,12 +140,25 @@ def _transient(response) -> bool:
     return response.status_code in _TRANSIENT
 
 
-def _problem(response) -> dict:
+def _socialgov(response, fields: tuple[str, ...] = ()) -> dict | None:
+    """The body if this is socialgov's answer, else None. A success is a JSON object with the
+    fields the command reads; anything else is a problem whose ``type`` is socialgov's. An SSO
+    login page, a proxy's own page, another web server's 404: not socialgov's, whatever the status."""
     try:
         body = response.json()
     except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+        return None
+    if not isinstance(body, dict):
+        return None
+    if response.status_code < 300:
+        return body if all(f in body for f in fields) else None
+    kind = body.get("type")
+    return body if isinstance(kind, str) and kind.startswith(PROBLEM_BASE) else None
+
+
+def _problem(response) -> dict:
+    """socialgov's problem, or {} (a success, or an answer that is not socialgov's)."""
+    return (_socialgov(response) or {}) if response.status_code >= 300 else {}
 
 
 def _exit_code(status: int) -> int:
@@ -135,40 +171,74 @@ def _exit_code(status: int) -> int:
     return EXIT_USAGE
 
 
-def _fail(response, as_json: bool) -> None:
-    """A problem+json (or anything else that is not a success): detail and code on stderr."""
-    problem = _problem(response)
-    detail = problem.get("detail") or problem.get("title") or response.text[:300] or response.reason_phrase
+# socialgov's own answers for a path it has no route for: the base URL's path is wrong.
+_NO_ROUTE = {"route-not-found", "method-not-allowed"}
+
+
+def _answer(response, fields: tuple[str, ...], base: str, hint: str | None, as_json: bool) -> dict:
+    """A success's JSON body with these fields; otherwise the command ends with an exit code
+    that says what came back (see README "CLI exit codes"). ``hint`` is printed whenever the
+    answer leaves open whether the change was made."""
+    body = _socialgov(response, fields)
+    status = response.status_code
+    if body is not None and status < 300:
+        return body
+    if (body is not None and body.get("code") in _NO_ROUTE) or (body is None and status in (404, 405)):
+        _not_socialgov(response, base, body, as_json)
+    if body is None:
+        _unexpected(response, base, hint)
+    if hint and (status >= 500 or status == 429):
+        _err(hint)  # a 5xx after the service committed (a proxy's 502/504) is the classic case
+    _fail(body, status, as_json)
+
+
+def _not_socialgov(response, base: str, problem: dict | None, as_json: bool) -> NoReturn:
+    """No such route (socialgov's route-not-found, or another server's 404/405): --url is wrong.
+    Nothing reached a socialgov route, so nothing was changed."""
+    request = response.request
+    said = (f"socialgov has no such route: {problem['code']}" if problem else
+            f"{response.headers.get('content-type') or 'no content type'}, not a socialgov problem")
+    _err(f"error: {base} is not a socialgov service: {request.method} {request.url.path} answered "
+         f"HTTP {response.status_code} {response.reason_phrase} ({said}). Check --url / SOCIALGOV_URL: the base "
+         f"URL the service answers /v1/... under (e.g. {DEFAULT_URL}).")
+    if as_json and problem:
+        typer.echo(json.dumps(problem, indent=2))
+    raise typer.Exit(EXIT_NOT_SOCIALGOV)
+
+
+def _unexpected(response, base: str, hint: str | None) -> NoReturn:
+    """An answer that is not socialgov's says nothing about what happened: exit 5."""
+    status = response.status_code
+    kind = response.headers.get("content-type") or "no content type"
+    if status >= 500 or status == 429:
+        _err(f"error: HTTP {status} {response.reason_phrase} from {base} ({kind}), not a socialgov answer: "
+             f"a proxy or gateway in front of the service answered.")
+    else:
+        moved = response.headers.get("location") if 300 <= status < 400 else None
+        _err(f"error: unexpected answer from {base} (HTTP {status}, {kind}"
+             f"{', redirected to ' + moved if moved else ''}): not a socialgov answer — is --url the socialgov "
+             f"service (not a login page or a proxy)?")
+    if hint:
+        _err(hint)
+    raise typer.Exit(EXIT_UNAVAILABLE)
+
+
+def _fail(problem: dict, status: int, as_json: bool) -> NoReturn:
+    """socialgov's problem: detail and code on stderr (escaped, as every line printed)."""
+    detail = problem.get("detail") or problem.get("title") or "no detail"
     code = problem.get("code")
     errors = [e for e in problem.get("errors") or [] if isinstance(e, dict)]
     where = [e.get("pointer") or e.get("parameter") or e.get("header") or "" for e in errors]
     at = f" [{where[0]}]" if len(errors) == 1 and where[0] and where[0] not in str(detail) else ""
-    _err(f"error: {detail}{at} ({code + ', ' if code else ''}HTTP {response.status_code})")
+    _err(f"error: {detail}{at} ({f'{code}, ' if code else ''}HTTP {status})")
     for e, w in zip(errors if len(errors) > 1 else [], where):
         _err(f"  {w + ': ' if w else ''}{e.get('detail', '')}")
     for key, value in problem.items():  # what the error adds: resolution, crisis_ids ...
         if key not in _PROBLEM_FIELDS and isinstance(value, (str, int, float, list)):
             _err(f"  {key}: {', '.join(map(str, value)) if isinstance(value, list) else value}")
-    if as_json and problem:
+    if as_json:
         typer.echo(json.dumps(problem, indent=2))
-    raise typer.Exit(_exit_code(response.status_code))
-
-
-def _answer(response, fields: tuple[str, ...], base: str, hint: str | None) -> dict:
-    """A success's JSON body with these fields, or exit 5: a 2xx that is not socialgov's answer
-    (an SSO login page, a proxy's own page) says nothing about what happened."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or any(f not in body for f in fields):
-        kind = response.headers.get("content-type", "no content type")
-        _err(f"error: unexpected answer from {base} (HTTP {response.status_code}, {kind}): not a socialgov "
-             f"answer — is --url the socialgov service (not a login page or a proxy)?")
-        if hint:
-            _err(hint)
-        raise typer.Exit(EXIT_UNAVAILABLE)
-    return body
+    raise typer.Exit(_exit_code(status))
 
 
 def _emit(body: dict, line: str, as_json: bool) -> None:
@@ -176,7 +246,7 @@ def _emit(body: dict, line: str, as_json: bool) -> None:
         _err(line)
         typer.echo(json.dumps(body, indent=2))
     else:
-        typer.echo(line)
+        _out(line)
 
 
 def _scope_text(scope: dict) -> str:
@@ -255,12 +325,8 @@ def crisis_declare(
         raise typer.Exit(EXIT_UNAVAILABLE) from None
     maybe_declared = (f"The crisis may or may not have been declared. Run the same command again with "
                       f"--idempotency-key {key} : it declares at most once.") if key else None
-    if response.status_code >= 300:
-        if maybe_declared and (response.status_code >= 500 or response.status_code == 429):
-            _err(maybe_declared)  # a proxy's 502/504 after the service committed is the classic case
-        _fail(response, as_json)
     result = _answer(response, ("would_pause", "scope") if dry_run else ("id", "status", "paused_count", "scope"),
-                     http.base, maybe_declared)
+                     http.base, maybe_declared, as_json)
     if dry_run:
         _emit(result, f"dry run: would pause {_plural(result['would_pause'], 'scheduled post')} "
                       f"({_scope_text(result['scope'])}); nothing changed", as_json)
@@ -271,8 +337,8 @@ def crisis_declare(
             now, _ = http.send("GET", f"/v1/crises/{result['id']}")
         except _Unreachable:
             now = None
-        if now is not None and now.status_code == 200:
-            current = now.json()
+        current = _socialgov(now, ("id", "status")) if now is not None and now.status_code == 200 else None
+        if current is not None:
             result.update({k: v for k, v in current.items() if k in result and k != "in_flight_published"})
     # A replay after our own retry is our own declaration whose first answer was lost.
     prefix = "already declared with this idempotency key: " if replayed and not retried else ""
@@ -326,16 +392,15 @@ def crisis_resolve(
         if retried and response.status_code == 409 and _problem(response).get("code") == "crisis-already-resolved":
             # An earlier attempt whose answer was lost may have done it: check.
             now, _ = http.send("GET", path)
-            if now.status_code == 200 and _problem(now).get("resolution") == resolution.value:
+            current = _socialgov(now, ("id", "resolution")) if now.status_code == 200 else None
+            if current is not None and current["resolution"] == resolution.value:
                 response, confirmed = now, True
     except _Unreachable as exc:
         _err(f"error: no answer from {http.base}: {exc}. Check with `socialgov crisis list` or GET {path} "
              f"whether it was resolved; resolving twice is refused, never applied twice.")
         raise typer.Exit(EXIT_UNAVAILABLE) from None
-    if response.status_code >= 300:
-        _fail(response, as_json)
     result = _answer(response, ("id", "resolution"), http.base,
-                     f"Check with `socialgov crisis list` or GET {path} whether it was resolved.")
+                     f"Check with `socialgov crisis list` or GET {path} whether it was resolved.", as_json)
     counts = result.get("counts") or result.get("outcome") or {}
     if confirmed:
         result["counts"] = counts
@@ -363,9 +428,7 @@ def crisis_list(
         while True:
             params = {"status": wanted, "limit": 200, **({"cursor": cursor} if cursor else {})}
             response, _ = http.send("GET", "/v1/crises", params=params)
-            if response.status_code >= 300:
-                _fail(response, as_json)
-            page = _answer(response, ("items",), http.base, None)
+            page = _answer(response, ("items",), http.base, None, as_json)
             items += page["items"]
             cursor = page.get("next_cursor")
             if not cursor or len(items) >= 10_000:
@@ -377,9 +440,9 @@ def crisis_list(
         typer.echo(json.dumps({"items": items}, indent=2))
         return
     if not items:
-        typer.echo(f"no crises ({' or '.join(wanted)})")
+        _out(f"no crises ({' or '.join(wanted)})")
     for c in items:
         when = (c.get("resolved_at") if c["status"] == "resolved" else
                 c.get("activated_at") or c.get("starts_at") or c["declared_at"])
-        typer.echo(f"{c['id']}  {c['status']:<9}  severity {c['severity']}  since {when}  "
-                   f"paused {c['paused_count']}  {_scope_text(c['scope'])}  {c['reason'][:80]}")
+        _out(f"{c['id']}  {c['status']:<9}  severity {c['severity']}  since {when}  "
+             f"paused {c['paused_count']}  {_scope_text(c['scope'])}  {c['reason'][:80]}")

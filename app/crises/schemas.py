@@ -54,7 +54,7 @@ class CrisisResolve(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     resolution: Literal["review", "resume", "cancel"] = "review"
-    note: Text(2000) | None = None
+    note: Text(2000, multiline=True) | None = None
 
 
 class ScopeRead(BaseModel):

@@ -3,6 +3,7 @@ from app.models.access import AccessGrant
 from app.models.accounts import PLATFORMS, Account, Brand
 from app.models.approvals import Approval, ApprovalPolicy, OrganizationSettings
 from app.models.audit import AuditRecord
+from app.models.audit import AuditCheckpoint
 from app.models.base import Base
 from app.models.crises import Crisis, CrisisEvent
 from app.models.idempotency import IdempotencyKey

@@ -40,3 +40,18 @@ class AuditRecord(Base):
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
     sealed_at: Mapped[datetime | None]
+
+
+class AuditCheckpoint(Base):
+    """Append-only: the chain's head (``seq``, ``hash``) at ``created_at``, as the sealer
+    published it; ``signature`` is Ed25519 over app.audit.signing.message (None: no key)."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (Index("ix_audit_checkpoints_seq", "seq", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    signature: Mapped[str | None] = mapped_column(String(88))
+    key_id: Mapped[str | None] = mapped_column(String(16))

@@ -20,7 +20,7 @@ class PostCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     account_id: uuid.UUID
-    body: Text(20000, 1)
+    body: Text(20000, 1, multiline=True)
     link: AnyHttpUrl | None = None
     media: list[AnyHttpUrl] = Field(default_factory=list, max_length=20)
     labels: list[Label] = Field(default_factory=list, max_length=20)
@@ -37,7 +37,7 @@ class PostUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    body: Text(20000, 1) | None = None
+    body: Text(20000, 1, multiline=True) | None = None
     link: AnyHttpUrl | None = None
     media: list[AnyHttpUrl] | None = Field(default=None, max_length=20)
     labels: list[Label] | None = Field(default=None, max_length=20)
@@ -54,11 +54,11 @@ class Decide(BaseModel):
 
     revision: int | None = Field(default=None, ge=1, le=2_000_000_000,
                                  description="The revision you decide (or send If-Match with the post's ETag)")
-    comment: Text(2000) | None = None
+    comment: Text(2000, multiline=True) | None = None
 
 
 class DecideWithReason(Decide):
-    comment: Text(2000, 1)
+    comment: Text(2000, 1, multiline=True)
 
 
 class ScheduleIn(BaseModel):
@@ -70,7 +70,7 @@ class ScheduleIn(BaseModel):
 class TransitionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    comment: Text(2000) | None = None
+    comment: Text(2000, multiline=True) | None = None
 
 
 class Finding(BaseModel):

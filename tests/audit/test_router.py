@@ -170,7 +170,10 @@ class TestVerify:
         sealed = await service.seal_once(maker)
         result = await api.ok("GET", "/v1/audit/verify")
         assert result == {"ok": True, "sealed": sealed, "unsealed": 0, "head_seq": sealed,
-                          "head_hash": result["head_hash"], "first_broken": None}
+                          "head_hash": result["head_hash"], "first_broken": None, "checkpoints_checked": 1,
+                          "checkpoint": {"seq": sealed, "hash": result["head_hash"],
+                                         "created_at": result["checkpoint"]["created_at"], "signature": None,
+                                         "key_id": None, "matches": True, "signature_ok": None}}
         records = await all_records(api)
         assert [r["seq"] for r in records if r["seq"]] == list(range(1, sealed + 1))
         assert records[-1]["hash"] == result["head_hash"]

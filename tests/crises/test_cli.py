@@ -17,7 +17,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from app.crises import cli as crisis_cli
+from app.db import create_engine
+from app.errors import PROBLEM_BASE
 from tests.conftest import Api
 from tests.posts.conftest import Flow, Person, person
 from tests.test_cli import env, free_port, wait_healthy
@@ -37,6 +41,7 @@ class Service:
     base: str
     api: Api  # the bootstrap admin, over real HTTP
     oncall: str  # a service token with crisis:declare and crisis:resolve
+    database: str  # the service's database, for rows the API would not write
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +63,7 @@ async def service(databases, tmp_path_factory):
                               env=env(DATABASE_URL=url), capture_output=True, text=True, timeout=60)
         assert made.returncode == 0, made.stderr
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            yield Service(base, Api(client, admin), made.stdout.strip())
+            yield Service(base, Api(client, admin), made.stdout.strip(), url)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -338,3 +343,97 @@ async def test_answers_that_are_not_socialgovs_exit_5_with_the_key(service, room
     finally:
         for s in (bad_gateway, login_page, other_json):
             s.close()
+
+
+# --- control characters, wrong base URLs ------------------------------------------------------
+
+FORGED = "00000000-0000-0000-0000-00000000dead  active     severity 1  since 2026-01-01  paused 0  all clear"
+
+
+async def test_a_reason_that_forges_a_line_is_refused_by_the_service(service, room):
+    r = crisis(service, "declare", "--reason", f"recall\n{FORGED}", "--brand", room.brand["id"])
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "validation-error" in r.stderr and "#/reason" in r.stderr, r.stderr
+    assert "U+000A LF at position 6" in r.stderr, r.stderr
+    for reason in (f"recall\r{FORGED}", "recall \x1b[2K", "Sale \u202egnirts"):
+        r = crisis(service, "declare", "--reason", reason, "--brand", room.brand["id"])
+        assert r.returncode == 2 and "#/reason" in r.stderr, r.stderr
+    assert await crises_on(service, room.brand) == []
+
+
+async def test_stored_control_characters_are_printed_escaped(service, room):
+    made = await service.api.ok("POST", "/v1/crises", {"scope": {"brand_ids": [room.brand["id"]]},
+                                                       "reason": "placeholder"})
+    # A row written before the service refused control characters.
+    stored = f"recall\r\x1b[2K\u202eevil\t\x85\n{FORGED}"
+    engine = create_engine(service.database, pool_size=1, max_overflow=0)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE crises SET reason = :r WHERE id = :id"), {"r": stored, "id": made["id"]})
+    finally:
+        await engine.dispose()
+
+    r = crisis(service, "list")
+    assert r.returncode == 0, r.stderr
+    assert not any(line.startswith(FORGED[:36]) for line in r.stdout.splitlines()), r.stdout
+    [row] = [line for line in r.stdout.splitlines() if line.startswith(made["id"])]
+    assert row.endswith(r"recall\r\x1b[2K\u202eevil\t\x85\n" + FORGED[:80 - 19]), row
+    assert not any(char in r.stdout for char in "\r\x1b\u202e\t\x85"), r.stdout
+    r = crisis(service, "list", "--json")  # exact JSON: the reason as stored
+    [item] = [c for c in json.loads(r.stdout)["items"] if c["id"] == made["id"]]
+    assert item["reason"] == stored
+    r = crisis(service, "resolve", made["id"], "--resolution", "cancel", "--note", "first line\nsecond line")
+    assert r.returncode == 0, r.stderr
+    got = await service.api.ok("GET", f"/v1/crises/{made['id']}")
+    assert got["resolution_note"] == "first line\nsecond line"
+
+
+async def test_problem_details_are_printed_escaped():
+    problem = {"type": PROBLEM_BASE + "crisis-already-resolved", "title": "Already resolved", "status": 409,
+               "code": "crisis-already-resolved", "detail": f"resolved\n{FORGED}", "resolution": "x\r\x1b[1A"}
+    canned = Canned(409, json.dumps(problem).encode(), "application/problem+json")
+    try:
+        r = crisis(None, "resolve", "00000000-0000-0000-0000-000000000001", "--json", token="sgv_" + "x" * 40,
+                   url=canned.url)
+        assert r.returncode == 4, r.stderr
+        assert f"resolved\\n{FORGED}" in r.stderr and "resolution: x\\r\\x1b[1A" in r.stderr, r.stderr
+        assert len(r.stderr.splitlines()) == 2 and "\x1b" not in r.stderr, r.stderr
+        assert json.loads(r.stdout) == problem  # --json stays exact
+    finally:
+        canned.close()
+
+
+async def test_a_wrong_base_url_exits_6_and_says_so(service, room):
+    brand = ["--brand", room.brand["id"]]
+    wrong = service.base + "/wrong-prefix"
+    for args in (["declare", "--reason", "x", *brand], ["resolve", "00000000-0000-0000-0000-000000000001"],
+                 ["list"]):
+        r = crisis(service, *args, url=wrong)
+        assert r.returncode == 6, (args, r.returncode, r.stderr)
+        assert f"{wrong} is not a socialgov service" in r.stderr and "route-not-found" in r.stderr, r.stderr
+    html_404 = Canned(404, b"<html><body>Not Found</body></html>", "text/html")
+    json_404 = Canned(404, b'{"error": "not found"}', "application/json")
+    other_problem = Canned(404, b'{"type": "about:blank", "title": "Not Found", "status": 404}',
+                           "application/problem+json")
+    plain_405 = Canned(405, b"Method Not Allowed", "text/plain")
+    try:
+        for server in (html_404, json_404, other_problem, plain_405):
+            for args in (["declare", "--reason", "x", *brand, "--idempotency-key", "incident-90"],
+                         ["resolve", "00000000-0000-0000-0000-000000000001"], ["list"]):
+                r = crisis(service, *args, url=server.url)
+                assert r.returncode == 6, (server.url, args, r.returncode, r.stderr)
+                assert f"{server.url} is not a socialgov service" in r.stderr, r.stderr
+                assert "not a socialgov problem" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    finally:
+        for server in (html_404, json_404, other_problem, plain_405):
+            server.close()
+    assert await crises_on(service, room.brand) == []
+    # socialgov's own 404 about an object is still "not found".
+    r = crisis(service, "resolve", "00000000-0000-0000-0000-000000000001")
+    assert r.returncode == 4 and "crisis-not-found" in r.stderr, r.stderr
+    r = crisis(service, "declare", "--reason", "x", "--brand", "00000000-0000-0000-0000-000000000001")
+    assert r.returncode == 4 and "#/scope/brand_ids/0" in r.stderr, r.stderr
+
+
+def test_the_cli_knows_the_problem_type_base():
+    assert crisis_cli.PROBLEM_BASE == PROBLEM_BASE
