@@ -35,3 +35,19 @@ class StageNotReached(Conflict):
 class AlreadyDecided(Conflict):
     code = "already-decided"
     title = "You already decided a stage of this revision"
+
+
+class StageNotStuck(Conflict):
+    code = "stage-not-stuck"
+    title = "This stage can still be decided by the approvers it names"
+
+
+class SelfAssignment(Forbidden):
+    code = "self-assignment"
+    title = "Nobody names themselves (or the author) to decide a stage"
+
+
+class UnableApprover(AppError):
+    code = "unable-approver"
+    title = "A named approver could not decide this stage"
+    status = 422

@@ -18,7 +18,9 @@ from app.graphql.paging import FIRST, Page, page_params
 from app.models import PostRevision
 from app.pagination import created_key, make_page
 from app.posts import service
-from app.posts.schemas import Decide, DecideWithReason, PostCreate, PostUpdate, ScheduleIn, TransitionIn
+from app.posts.schemas import (
+    Decide, DecideWithReason, PostCreate, PostUpdate, ScheduleIn, StageReassign, TransitionIn,
+)
 from app.posts.workflow import Action, State, allowed
 from app.security import Scope
 
@@ -108,6 +110,7 @@ class ApprovalStageType:
     open: bool = strawberry.field(description="The stage deciding now (stages are decided in order)")
     approved_by: list[DecisionType]
     pending_on: list[uuid.UUID] = strawberry.field(description="Users who could decide it now (admins aside)")
+    stuck: bool = strawberry.field(description="A named stage nobody can decide any more: reassign it")
 
     @classmethod
     def of(cls, s: service.StageView) -> ApprovalStageType:
@@ -117,7 +120,7 @@ class ApprovalStageType:
                    min_approvals=None if named else st.min_approvals, approvers=list(st.approvers) if named else None,
                    mode=st.mode if named else None, required=st.required, approved=len(s.progress.approvals),
                    complete=s.progress.complete, open=s.open, approved_by=[DecisionType.of(a) for a in s.decisions],
-                   pending_on=list(s.pending_on))
+                   pending_on=list(s.pending_on), stuck=s.stuck)
 
 
 @strawberry.type(name="PostApprovals", description="The review of the post's current revision")
@@ -168,6 +171,10 @@ class PostType:
     publish_attempts: int = strawberry.field(description="Connector calls made so far")
     last_error: str | None = strawberry.field(description="Why the last attempt failed (failed: why it gave up)")
     published_at: datetime | None = strawberry.field(description="When the connector accepted it")
+    stuck: bool = strawberry.field(description=(
+        "In review with a named-approver stage nobody can decide any more: an account admin reassigns it "
+        "(reassignPostStage)"))
+    stuck_stages: list[int] = strawberry.field(description="The indexes of those stages")
     version: int = strawberry.field(description="Pass as expectedVersion (REST: the ETag) to fence stale writes")
     created_at: datetime
     updated_at: datetime
@@ -185,7 +192,7 @@ class PostType:
                    allowed_transitions=[PostAction(a.value) for a in allowed(State(p.status))],
                    active_crises=list(view.active_crises), paused_by_crisis_id=p.paused_by_crisis_id,
                    publish_attempts=p.publish_attempts, last_error=p.last_error, published_at=p.published_at,
-                   version=p.version, created_at=p.created_at, updated_at=p.updated_at)
+                   stuck=bool(view.stuck_stages), stuck_stages=list(view.stuck_stages), version=p.version, created_at=p.created_at, updated_at=p.updated_at)
 
     @strawberry.field
     def current_revision(self) -> RevisionType:
@@ -212,6 +219,7 @@ class PostFilter:
     scheduled_from: datetime | None = strawberry.field(default=None, description="scheduledAt >= this")
     scheduled_to: datetime | None = strawberry.field(default=None, description="scheduledAt < this")
     missed_schedule: bool | None = None
+    stuck: bool | None = strawberry.field(default=None, description="In review with a stage nobody can decide")
 
 
 def _label(label: str | None) -> str | None:
@@ -245,7 +253,7 @@ class PostsQuery:
                 session, principal, page=page, account_id=f.account_id,
                 status=[s.value for s in f.status] if f.status else None, author_id=f.author_id,
                 label=_label(f.label), scheduled_from=f.scheduled_from, scheduled_to=f.scheduled_to,
-                missed_schedule=f.missed_schedule)
+                missed_schedule=f.missed_schedule, stuck=f.stuck)
         items, cursor = make_page(views, page, lambda v: created_key(v.post))
         return Page(items=[PostType.of(v) for v in items], next_cursor=cursor)
 
@@ -325,6 +333,18 @@ class WithdrawPostInput:
     comment: str | None = None
 
 
+@strawberry.input(description="New approvers for a stuck named stage (account admins and admins; never yourself "
+                              "or the author). Name the revision, expectedVersion, or both")
+class ReassignPostStageInput:
+    post_id: uuid.UUID
+    index: int = strawberry.field(description="The stage's index (ApprovalStage.index)")
+    approvers: list[uuid.UUID]
+    reason: str
+    mode: str | None = strawberry.field(default=None, description="any | all; keeps the stage's mode when null")
+    revision: int | None = None
+    expected_version: int | None = None
+
+
 @strawberry.type(description="A mutation's success: the post as it is now, in this request's transaction")
 class PostPayload:
     post: PostType
@@ -352,6 +372,7 @@ RequestPostChangesResult = _result("RequestPostChangesResult")
 SchedulePostResult = _result("SchedulePostResult")
 UnschedulePostResult = _result("UnschedulePostResult")
 WithdrawPostResult = _result("WithdrawPostResult")
+ReassignPostStageResult = _result("ReassignPostStageResult")
 
 
 async def _decide(info: strawberry.Info, action: Action, model: type[Decide], post_id: uuid.UUID, *,
@@ -458,3 +479,18 @@ class PostsMutation:
     async def withdraw_post(self, info: strawberry.Info, input: WithdrawPostInput) -> WithdrawPostResult | None:
         return await _transition(info, Action.withdraw, input.post_id, expected_version=input.expected_version,
                                  comment=input.comment)
+
+
+    @strawberry.mutation(description="Give a stuck named-approver stage new approvers")
+    async def reassign_post_stage(self, info: strawberry.Info,
+                                  input: ReassignPostStageInput) -> ReassignPostStageResult | None:
+        async def work(session, principal):
+            body = mutation.validated(StageReassign, {k: v for k, v in {
+                "approvers": input.approvers, "mode": input.mode, "reason": input.reason,
+                "revision": input.revision}.items() if v is not None})
+            view = await service.reassign_stage(session, principal, input.post_id, input.index,
+                                                approvers=body.approvers, mode=body.mode, reason=body.reason,
+                                                revision=body.revision, expected_version=input.expected_version)
+            return PostPayload(post=PostType.of(view))
+
+        return await mutation.run(info, WRITE, work)

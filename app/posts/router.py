@@ -13,7 +13,7 @@ from app.posts import service
 from app.publishing import service as publishing_service
 from app.posts.schemas import (
     ApprovalsRead, Decide, DecideWithReason, DecisionRead, PostCreate, PostRead, PostUpdate, RevisionRead,
-    ScheduleIn, StageRead, TransitionIn,
+    ScheduleIn, StageReassign, StageRead, TransitionIn,
 )
 from app.posts.workflow import Action, State, allowed
 from app.security import Principal, Scope, require
@@ -36,7 +36,8 @@ def read(view: service.PostView) -> PostRead:
         risk=p.risk, missed_schedule=view.missed_schedule, approved_revision=p.approved_revision,
         review_round=p.review_round, allowed_transitions=allowed(State(p.status)),
         active_crises=view.active_crises, paused_by_crisis_id=p.paused_by_crisis_id,
-        publish_attempts=p.publish_attempts, last_error=p.last_error, published_at=p.published_at, version=p.version,
+        publish_attempts=p.publish_attempts, last_error=p.last_error, published_at=p.published_at,
+        stuck=bool(view.stuck_stages), stuck_stages=view.stuck_stages, version=p.version,
         created_at=p.created_at, updated_at=p.updated_at,
     )
 
@@ -70,12 +71,13 @@ async def list_posts(
     scheduled_from: Annotated[datetime | None, Query(description="scheduled_at >= this")] = None,
     scheduled_to: Annotated[datetime | None, Query(description="scheduled_at < this")] = None,
     missed_schedule: bool | None = None,
+    stuck: Annotated[bool | None, Query(description="true: in review with a stage nobody can decide any more")] = None,
 ):
     views = await service.list_posts(
         request_session(request), principal, page=page, account_id=account_id,
         status=[s.value for s in status] if status else None, author_id=author_id,
         label=label.casefold() if label else None, scheduled_from=scheduled_from, scheduled_to=scheduled_to,
-        missed_schedule=missed_schedule)
+        missed_schedule=missed_schedule, stuck=stuck)
     items, cursor = make_page(views, page, lambda v: created_key(v.post))
     return Page[PostRead](items=[read(v) for v in items], next_cursor=cursor)
 
@@ -122,7 +124,8 @@ async def get_approvals(request: Request, principal: PostsRead, post_id: uuid.UU
         st = s.progress.stage
         stages.append(StageRead(
             **st.to_dict(), required=st.required, approved=len(s.progress.approvals), complete=s.progress.complete,
-            open=s.open, approved_by=[decision_read(a) for a in s.decisions], pending_on=s.pending_on))
+            open=s.open, approved_by=[decision_read(a) for a in s.decisions], pending_on=s.pending_on,
+            stuck=s.stuck))
     return ApprovalsRead(post_id=v.post.id, status=State(v.post.status), revision=v.revision.number,
                          review_round=v.post.review_round, submitted=v.revision.stages is not None,
                          risk=v.revision.risk, policy_id=v.revision.policy_id, stages=stages,
@@ -211,3 +214,13 @@ async def retract(request: Request, principal: PostsWrite, post_id: uuid.UUID, i
     session = request_session(request)
     await publishing_service.retract(session, principal, post_id, expected_version=parse_if_match(if_match))
     return answer(request, await service.get_post(session, principal, post_id))
+
+
+@router.post("/{post_id}/stages/{index}/reassign", response_model=PostRead,
+             summary="Give a stuck named-approver stage new approvers (account admins, admins)")
+async def reassign_stage(request: Request, principal: PostsWrite, post_id: uuid.UUID, index: int,
+                         body: StageReassign, if_match: IfMatch = None):
+    view = await service.reassign_stage(request_session(request), principal, post_id, index,
+                                        approvers=body.approvers, mode=body.mode, reason=body.reason,
+                                        revision=body.revision, expected_version=parse_if_match(if_match))
+    return answer(request, view)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
@@ -99,6 +99,17 @@ class RevisionRead(BaseModel):
     created_at: datetime
 
 
+class StageReassign(BaseModel):
+    """New approvers for a stuck named stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approvers: list[uuid.UUID] = Field(min_length=1, max_length=50)
+    mode: Literal["any", "all"] | None = Field(None, description="Keeps the stage's mode when left out")
+    reason: Text(2000, 1)
+    revision: int | None = Field(None, description="The revision whose stage you reassign (or If-Match)")
+
+
 class PostRead(BaseModel):
     id: uuid.UUID
     account_id: uuid.UUID
@@ -126,6 +137,11 @@ class PostRead(BaseModel):
     publish_attempts: int = Field(0, description="Connector calls made so far")
     last_error: str | None = Field(None, description="Why the last attempt failed (failed: why it gave up)")
     published_at: datetime | None = Field(None, description="When the connector accepted it")
+    stuck: bool = Field(False, description=(
+        "In review with a named-approver stage nobody can decide any more (its approvers left, lost access "
+        "to the account or decided another stage): an account admin reassigns it "
+        "(POST /v1/posts/{id}/stages/{index}/reassign)"))
+    stuck_stages: list[int] = Field(default_factory=list, description="The indexes of those stages")
     version: int
     created_at: datetime
     updated_at: datetime
@@ -157,6 +173,7 @@ class StageRead(BaseModel):
     open: bool = Field(description="The stage deciding now (stages are decided in order)")
     approved_by: list[DecisionRead]
     pending_on: list[uuid.UUID] = Field(description="Users who could decide it now (admins aside)")
+    stuck: bool = Field(False, description="A named stage nobody can decide any more: reassign it")
 
 
 class ApprovalsRead(BaseModel):

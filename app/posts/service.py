@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,9 @@ from app import fence
 from app.access import service as access_service
 from app.access.policy import Access, Role
 from app.approvals import service as approvals_service
-from app.approvals.errors import AlreadyDecided, NotAnApprover, SelfApproval, StageNotReached
+from app.approvals.errors import (
+    AlreadyDecided, NotAnApprover, SelfApproval, SelfAssignment, StageNotReached, StageNotStuck, UnableApprover,
+)
 from app.approvals.stages import Stage, StageProgress, current, progress
 from app.audit import service as audit
 from app.content import service as content_service
@@ -51,6 +53,8 @@ class PostView:
     revision: PostRevision
     missed_schedule: bool
     active_crises: list[uuid.UUID] = field(default_factory=list)
+    # Named-approver stages nobody can decide any more (a leaver): an account admin reassigns them.
+    stuck_stages: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -137,7 +141,12 @@ async def _view(session: AsyncSession, post: Post) -> PostView:
     assert rev is not None
     facts = await repository.account_facts(session, post.account_id)
     crises = await crises_service.in_force_for(session, post.account_id, facts[0]) if facts else []
-    return PostView(post, rev, await _missed(session, post), [c.id for c in crises])
+    stuck = await _stuck(session, [post])
+    return PostView(post, rev, await _missed(session, post), [c.id for c in crises], stuck.get(post.id, []))
+
+
+async def _stuck(session: AsyncSession, posts: list[Post]) -> dict[uuid.UUID, list[int]]:
+    return await repository.stuck_stages(session, [p.id for p in posts if p.status == State.in_review])
 
 
 async def _missed(session: AsyncSession, post: Post) -> bool:
@@ -191,10 +200,11 @@ async def list_posts(session: AsyncSession, principal: Principal, *, page: PageP
     now = await repository.now(session)
     crises = [c for c in await crises_service.open_crises(session) if crises_service.in_force(c, now)]
     brands = await repository.account_brands(session, list({p.account_id for p in posts})) if crises else {}
+    stuck = await _stuck(session, posts)
     return [PostView(p, revs[(p.id, p.revision)], p.missed_schedule or (
         p.status in repository.MISSING_STATES and p.scheduled_at is not None and p.scheduled_at <= now),
-        [c.id for c in crises if crises_service.covers(c, p.account_id, brands.get(p.account_id))])
-        for p in posts]
+        [c.id for c in crises if crises_service.covers(c, p.account_id, brands.get(p.account_id))],
+        stuck.get(p.id, [])) for p in posts]
 
 
 async def revisions(session: AsyncSession, principal: Principal, post_id: uuid.UUID) -> list[PostRevision]:
@@ -354,6 +364,64 @@ def _stage_to_decide(ctx: Ctx, principal: Principal, prog: list[StageProgress], 
     return mine[0].stage
 
 
+async def reassign_stage(session: AsyncSession, principal: Principal, post_id: uuid.UUID, index: int, *,
+                         approvers: list[uuid.UUID], mode: str | None, reason: str, revision: int | None,
+                         expected_version: int | None) -> PostView:
+    """A named stage nobody can decide any more (its approvers left, lost access, or already
+    decided another stage) gets new approvers from an account admin of the account (or an
+    admin). Only a stuck stage: otherwise an account admin could swap out the people a
+    compliance policy named. Never the author's doing, never naming oneself or the author."""
+    ctx = await _load(session, principal, post_id, lock=True)
+    post = ctx.post
+    if not ctx.access.has_role(Role.account_admin, brand_id=ctx.brand_id, account_id=post.account_id):
+        raise PostActionForbidden("Only an account admin of this account, or an admin, reassigns a stage.")
+    if _is_author(principal, post):
+        raise SelfApproval("Authors never choose who decides their own posts.")
+    if expected_version is None and revision is None:
+        raise PreconditionRequired("Name the revision whose stage you reassign: If-Match with the post's ETag, "
+                                   "or 'revision' in the body.", header="If-Match")
+    _check_version(post, expected_version)
+    if revision is not None and revision != post.revision:
+        raise RevisionMismatch(f"You name revision {revision}; the post is at revision {post.revision}.",
+                               current_revision=post.revision, pointer="#/revision")
+    if post.status != State.in_review:
+        raise InvalidTransition(f"Only a post in review has stages to reassign; this one is {post.status}.",
+                                current_status=post.status, allowed_transitions=[a.value for a in allowed(_state(post))])
+    rev = await repository.get_revision(session, post.id, post.revision)
+    assert rev is not None
+    stages = _stages(rev)
+    stage = next((s for s in stages if s.index == index), None)
+    if stage is None:
+        raise NotFound(f"The post's review has no stage {index}.", path_parameter="index")
+    if stage.role:
+        raise StageNotStuck(f"Stage {stage.name!r} is decided by holders of the {stage.role} role: grant the role "
+                            "instead.", stage=stage.name)
+    if index not in (await _stuck(session, [post])).get(post.id, []):
+        raise StageNotStuck(f"Stage {stage.name!r} can still be decided by the approvers it names.", stage=stage.name)
+    if principal.is_user and principal.id in approvers:
+        raise SelfAssignment("You cannot name yourself to decide a stage you reassign.",
+                             pointer=f"#/approvers/{approvers.index(principal.id)}")
+    able = await repository.able_to_decide(session, post.id, index, approvers)
+    for i, who in enumerate(approvers):
+        if who not in able:
+            raise UnableApprover(f"User {who} could not decide this stage: not an active user who can see the "
+                                 "account, the author, or someone who decided another stage of it.",
+                                 pointer=f"#/approvers/{i}")
+    new = replace(stage, approvers=tuple(dict.fromkeys(approvers)), mode=mode or stage.mode)
+    taken = await approvals_service.decisions(session, post.id, rev.number, post.review_round)
+    if progress([new], [approvals_service.as_decision(a) for a in taken])[0].complete:
+        raise UnableApprover("These approvers would complete the stage without a decision; name who is to decide.",
+                             pointer="#/approvers")
+    await repository.set_review(session, post.id, rev.number, {
+        "stages": [(new if s.index == index else s).to_dict() for s in stages]})
+    updated = await _save(session, post, {})
+    await audit.record(session, principal, "post.stage_reassigned", "post", post.id,
+                       before={"approvers": list(stage.approvers), "mode": stage.mode},
+                       after={"stage_index": index, "stage": new.name, "approvers": list(new.approvers),
+                              "mode": new.mode, "revision": rev.number, "reason": reason})
+    return await _view(session, updated)
+
+
 async def schedule(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *,
                    scheduled_at: datetime | None, expected_version: int | None) -> PostView:
     # Before the row lock: a declaration running now either freezes this post too, or is
@@ -404,6 +472,7 @@ class StageView:
     open: bool
     decisions: list[Approval]
     pending_on: list[uuid.UUID]
+    stuck: bool = False
 
 
 @dataclass
@@ -420,12 +489,14 @@ async def approvals(session: AsyncSession, principal: Principal, post_id: uuid.U
     rev = await repository.get_revision(session, post.id, post.revision)
     assert rev is not None
     taken = await approvals_service.decisions(session, post.id, rev.number, post.review_round)
-    return await _approvals_view(session, post, rev, ctx.brand_id, taken, {})
+    view = await _approvals_view(session, post, rev, ctx.brand_id, taken, {})
+    _mark_stuck([view], await _stuck(session, [post]))
+    return view
 
 
 async def approvals_for_posts(session: AsyncSession, views: list[PostView]) -> list[ApprovalsView]:
     """Batch form of ``approvals`` for posts the caller has already read (GraphQL loaders):
-    no authorisation here. Statements: two, plus one per distinct (role, account) still pending."""
+    no authorisation here. Statements: three, plus one per distinct (role, account) still pending."""
     posts = [v.post for v in views]
     taken = await approvals_service.decisions_for_posts(session, [(p.id, p.revision, p.review_round) for p in posts])
     by_key: dict[tuple[uuid.UUID, int, int], list[Approval]] = {}
@@ -433,9 +504,17 @@ async def approvals_for_posts(session: AsyncSession, views: list[PostView]) -> l
         by_key.setdefault((a.post_id, a.revision, a.round), []).append(a)
     brands = await repository.account_brands(session, list({p.account_id for p in posts}))
     holders: dict[tuple[str, uuid.UUID], list[uuid.UUID]] = {}
-    return [await _approvals_view(session, v.post, v.revision, brands[v.post.account_id],
-                                  by_key.get((v.post.id, v.post.revision, v.post.review_round), []), holders)
-            for v in views]
+    out = [await _approvals_view(session, v.post, v.revision, brands[v.post.account_id],
+                                 by_key.get((v.post.id, v.post.revision, v.post.review_round), []), holders)
+           for v in views]
+    _mark_stuck(out, await _stuck(session, posts))
+    return out
+
+
+def _mark_stuck(views: list[ApprovalsView], stuck: dict[uuid.UUID, list[int]]) -> None:
+    for view in views:
+        for stage in view.stages:
+            stage.stuck = stage.progress.stage.index in stuck.get(view.post.id, ())
 
 
 async def _approvals_view(session: AsyncSession, post: Post, rev: PostRevision, brand_id: uuid.UUID,
