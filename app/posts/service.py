@@ -110,6 +110,17 @@ def _check_version(post: Post, expected: int | None) -> None:
                                  current_version=post.version, header="If-Match")
 
 
+def _check_revision(post: Post, revision: int | None, expected: int | None, what: str) -> None:
+    """A review decision names the revision it is about (If-Match, or ``revision``): missing 428."""
+    if expected is None and revision is None:
+        raise PreconditionRequired(f"Name the revision you {what}: If-Match with the post's ETag, or "
+                                   "'revision' in the body.", header="If-Match")
+    _check_version(post, expected)
+    if revision is not None and revision != post.revision:
+        raise RevisionMismatch(f"You {what} revision {revision}; the post is at revision {post.revision}.",
+                               current_revision=post.revision, pointer="#/revision")
+
+
 def _illegal(post: Post, action: Action) -> InvalidTransition:
     return InvalidTransition(
         f"Cannot {action.value.replace('_', ' ')} a post that is {post.status}.",
@@ -303,13 +314,7 @@ async def decide(session: AsyncSession, principal: Principal, post_id: uuid.UUID
     """approve, reject or request_changes, on the revision the caller names."""
     ctx = await _load(session, principal, post_id, lock=True)
     post = ctx.post
-    if expected_version is None and revision is None:
-        raise PreconditionRequired("Name the revision you decide: If-Match with the post's ETag, or "
-                                   "'revision' in the body.", header="If-Match")
-    _check_version(post, expected_version)
-    if revision is not None and revision != post.revision:
-        raise RevisionMismatch(f"You decide revision {revision}; the post is at revision {post.revision}.",
-                               current_revision=post.revision, pointer="#/revision")
+    _check_revision(post, revision, expected_version, "decide")
     if not can(_state(post), action):
         raise _illegal(post, action)
     if _is_author(principal, post):
@@ -377,13 +382,7 @@ async def reassign_stage(session: AsyncSession, principal: Principal, post_id: u
         raise PostActionForbidden("Only an account admin of this account, or an admin, reassigns a stage.")
     if _is_author(principal, post):
         raise SelfApproval("Authors never choose who decides their own posts.")
-    if expected_version is None and revision is None:
-        raise PreconditionRequired("Name the revision whose stage you reassign: If-Match with the post's ETag, "
-                                   "or 'revision' in the body.", header="If-Match")
-    _check_version(post, expected_version)
-    if revision is not None and revision != post.revision:
-        raise RevisionMismatch(f"You name revision {revision}; the post is at revision {post.revision}.",
-                               current_revision=post.revision, pointer="#/revision")
+    _check_revision(post, revision, expected_version, "reassign a stage of")
     if post.status != State.in_review:
         raise InvalidTransition(f"Only a post in review has stages to reassign; this one is {post.status}.",
                                 current_status=post.status, allowed_transitions=[a.value for a in allowed(_state(post))])
