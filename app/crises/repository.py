@@ -1,5 +1,5 @@
-"""Every SQL statement of the crisis domain, including its set-based freezes and releases
-of posts (one statement each, whatever the number of posts)."""
+"""Every SQL statement of the crisis domain. The set-based freezes and releases of posts are
+the posts domain's (app/posts/moves.py)."""
 from __future__ import annotations
 
 import uuid
@@ -16,21 +16,6 @@ from app.models import Account, Crisis, CrisisEvent
 _IN_FORCE = "(c.status = 'active' OR (c.status = 'scheduled' AND c.starts_at <= now()))"
 _COVERS = ("(c.scope_kind = 'organization' OR CAST(:account_id AS uuid) = ANY(c.account_ids)"
            " OR CAST(:brand_id AS uuid) = ANY(c.brand_ids))")
-
-
-def post_scope(scope_kind: str) -> str:
-    """Which posts ``p`` a crisis of this kind covers (parameters :brand_ids / :account_ids)."""
-    if scope_kind == "organization":
-        return "TRUE"
-    if scope_kind == "brands":
-        return "p.account_id IN (SELECT a.id FROM accounts a WHERE a.brand_id = ANY(CAST(:brand_ids AS uuid[])))"
-    return "p.account_id = ANY(CAST(:account_ids AS uuid[]))"
-
-
-def scope_params(crisis: Crisis | dict[str, Any]) -> dict[str, Any]:
-    get = crisis.get if isinstance(crisis, dict) else lambda k: getattr(crisis, k)
-    return {"brand_ids": [str(b) for b in get("brand_ids") or []],
-            "account_ids": [str(a) for a in get("account_ids") or []]}
 
 
 async def insert_crisis(session: AsyncSession, values: dict[str, Any]) -> Crisis:
@@ -119,122 +104,6 @@ async def existing(session: AsyncSession, table: str, ids: list[uuid.UUID]) -> s
     rows = await session.execute(text(f"SELECT id FROM {table} WHERE id = ANY(CAST(:ids AS uuid[]))"),
                                  {"ids": [str(i) for i in ids]})
     return set(rows.scalars())
-
-
-# What a freeze pauses: scheduled posts, and claimed ones no send has begun for (a send under
-# way holds the fence, so declare waits for it; one whose worker vanished mid-call has an
-# unknown outcome and is never sent again, it fails). Each condition matches a partial index
-# (ix_posts_due, ix_posts_claimed): no scan of the whole table under the exclusive fence.
-_FREEZABLE = {"scheduled": "p.due_at IS NOT NULL AND p.status = 'scheduled'",
-              "publishing": "(p.lease_until IS NOT NULL OR p.next_attempt_at IS NOT NULL)"
-                            " AND p.status = 'publishing' AND p.sending_since IS NULL"}
-
-
-async def count_in_scope(session: AsyncSession, scope_kind: str, params: dict[str, Any],
-                         window: tuple[datetime | None, datetime | None] | None = None) -> int:
-    freezable = " OR ".join(f"({w})" for w in _FREEZABLE.values())
-    sql = f"SELECT count(*) FROM posts p WHERE ({freezable}) AND {post_scope(scope_kind)}"
-    sql, params = _windowed(sql, params, window)
-    return int((await session.execute(text(sql), params)).scalar())
-
-
-def _windowed(sql: str, params: dict[str, Any], window) -> tuple[str, dict[str, Any]]:
-    """Only posts whose slot falls in [starts, ends) (either end open when None)."""
-    starts, ends = window or (None, None)
-    if starts is not None:
-        sql, params = sql + " AND p.scheduled_at >= :w_start", {**params, "w_start": starts}
-    if ends is not None:
-        sql, params = sql + " AND p.scheduled_at < :w_end", {**params, "w_end": ends}
-    return sql, params
-
-
-async def freeze(session: AsyncSession, crisis: Crisis, audit_sql, window=None) -> int:
-    """Pause every scheduled (or claimed, not yet sent) post in scope, remembering its slot:
-    one set-based statement per previous status, audited in that same statement.
-    ``audit_sql(old_status)`` gives the audit insert over the CTE ``paused`` (id).
-
-    No index names a column this changes (app/models/posts.py), so every row is updated in
-    place (HOT): that is what keeps 100,000 posts well under a second."""
-    total = 0
-    # scheduled first: a claim committing between the two statements is then caught by the
-    # second (a new snapshot), so the count and the audit miss nothing.
-    for old_status, freezable in _FREEZABLE.items():
-        where = f"{freezable} AND {post_scope(crisis.scope_kind)}"
-        where, params = _windowed(where, scope_params(crisis), window)
-        audit_sql_text, audit_params = audit_sql(old_status)
-        sql = f"""
-        WITH paused AS (
-            UPDATE posts p SET status = 'paused', paused_by_crisis_id = CAST(:crisis_id AS uuid),
-                   lease_until = NULL, next_attempt_at = NULL, version = p.version + 1, updated_at = now()
-             WHERE {where}
-            RETURNING p.id
-        ), audited AS ({audit_sql_text})
-        SELECT count(*) FROM paused
-        """
-        result = await session.execute(text(sql), {**params, **audit_params, "crisis_id": str(crisis.id)})
-        total += int(result.scalar())
-    return total
-
-
-async def hand_over(session: AsyncSession, crisis_id: uuid.UUID, audit_sql: tuple[str, dict[str, Any]],
-                    *, windows_ahead: bool) -> int:
-    """Posts this crisis paused that another crisis still holds: one in force whose horizon
-    (``ends_at``) is past the post's slot, or — ``windows_ahead``, when posts go back on
-    schedule — a window ahead whose span holds the slot. That one holds them now, whatever
-    this one's resolution. ``audit_sql`` audits the CTE ``handed`` (id, crisis_id)."""
-    ahead = (" OR (c.status = 'scheduled' AND p.scheduled_at >= c.starts_at"
-             " AND (c.ends_at IS NULL OR p.scheduled_at < c.ends_at))") if windows_ahead else ""
-    other = f"""
-        SELECT c.id FROM crises c JOIN accounts a ON a.id = p.account_id
-         WHERE c.id <> CAST(:crisis_id AS uuid)
-           AND (({_IN_FORCE} AND (c.ends_at IS NULL OR p.scheduled_at IS NULL OR p.scheduled_at < c.ends_at)){ahead})
-           AND (c.scope_kind = 'organization' OR p.account_id = ANY(c.account_ids) OR a.brand_id = ANY(c.brand_ids))
-    """
-    audit_sql_text, audit_params = audit_sql
-    sql = f"""
-    WITH handed AS (
-        UPDATE posts p SET paused_by_crisis_id = ({other} ORDER BY c.declared_at LIMIT 1),
-               version = p.version + 1, updated_at = now()
-         WHERE p.paused_by_crisis_id = CAST(:crisis_id AS uuid) AND p.status = 'paused' AND EXISTS ({other})
-        RETURNING p.id, p.paused_by_crisis_id AS crisis_id
-    ), audited AS ({audit_sql_text})
-    SELECT count(*) FROM handed
-    """
-    return int((await session.execute(text(sql), {**audit_params, "crisis_id": str(crisis_id)})).scalar())
-
-
-_RELEASE = {
-    # review: the world changed — back to review, every approval voided (a new round).
-    "review": "status = 'in_review', review_round = p.review_round + 1, approved_revision = NULL,"
-              " approved_content_hash = NULL",
-    # resume: future slots back on schedule; passed slots approved but unscheduled (never a burst).
-    "resume": "status = CASE WHEN p.scheduled_at > now() THEN 'scheduled' ELSE 'approved' END",
-    "cancel": "status = 'withdrawn'",
-}
-OUTCOME = {"in_review": "review", "scheduled": "resumed", "approved": "unscheduled", "withdrawn": "cancelled"}
-
-
-async def release(session: AsyncSession, crisis_id: uuid.UUID, resolution: str,
-                  audit_sql: tuple[str, dict[str, Any]]) -> dict[str, int]:
-    set_clause = _RELEASE[resolution]
-    audit_sql_text, audit_params = audit_sql
-    sql = f"""
-    WITH released AS (
-        UPDATE posts p SET {set_clause}, paused_by_crisis_id = NULL, version = p.version + 1, updated_at = now()
-         WHERE p.paused_by_crisis_id = CAST(:crisis_id AS uuid) AND p.status = 'paused'
-        RETURNING p.id, p.status, p.scheduled_at
-    ), audited AS ({audit_sql_text})
-    SELECT status, count(*) FROM released GROUP BY status
-    """
-    rows = await session.execute(text(sql), {**audit_params, "crisis_id": str(crisis_id)})
-    return {OUTCOME[k]: int(v) for k, v in rows.all()}
-
-
-async def published_since(session: AsyncSession, crisis: Crisis, since: datetime) -> list[uuid.UUID]:
-    sql = (f"SELECT p.id FROM posts p WHERE p.published_at >= :since AND p.status = 'published'"
-           f" AND {post_scope(crisis.scope_kind)} ORDER BY p.published_at")
-    rows = await session.execute(text(sql), {**scope_params(crisis), "since": since})
-    return list(rows.scalars())
 
 
 async def any_window_due(session: AsyncSession) -> bool:

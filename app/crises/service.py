@@ -21,6 +21,7 @@ from app.crises import repository
 from app.crises.errors import BlackoutWindow, CannotDeclare, CrisisActive, CrisisAlreadyResolved, CrisisNotFound
 from app.errors import NotFound, ValidationFailed
 from app.models import Crisis, CrisisEvent
+from app.posts import moves as post_moves
 from app.pagination import PageParams, cursor_after
 from app.security import Principal, PrincipalKind
 
@@ -84,8 +85,17 @@ async def preview(session: AsyncSession, principal: Principal, d: Declaration) -
     await _validate(session, d)
     now = await repository.clock(session)
     starts = d.starts_at if d.starts_at and d.starts_at > now else None
-    return await repository.count_in_scope(session, d.scope_kind, repository.scope_params(_scope(d)),
-                                           (starts, d.ends_at))
+    return await post_moves.count_freezable(session, d.scope_kind,
+                                            post_moves.scope_params(d.brand_ids, d.account_ids), (starts, d.ends_at))
+
+
+def _post_scope(crisis: Crisis) -> dict[str, Any]:
+    return post_moves.scope_params(crisis.brand_ids, crisis.account_ids)
+
+
+async def _freeze(session: AsyncSession, principal: Principal, crisis: Crisis, window) -> int:
+    return await post_moves.freeze(session, crisis.id, crisis.scope_kind, _post_scope(crisis),
+                                   _pause_audit(principal, crisis.id), window)
 
 
 def _pause_audit(principal: Principal, crisis_id: uuid.UUID):
@@ -119,8 +129,9 @@ async def declare(session: AsyncSession, principal: Principal, d: Declaration) -
     # pauses, now, what is already scheduled inside it; what falls due before then freezes
     # at starts_at.
     window = (None if immediate else d.starts_at, d.ends_at)
-    paused = await repository.freeze(session, crisis, _pause_audit(principal, crisis_id), window)
-    in_flight = await repository.published_since(session, crisis, started) if immediate else []
+    paused = await _freeze(session, principal, crisis, window)
+    in_flight = await post_moves.published_since(session, crisis.scope_kind, _post_scope(crisis),
+                                                 started) if immediate else []
     crisis = await repository.update_crisis(session, crisis_id, {"paused_count": paused})
     detail = {"paused": paused, "in_flight_published": [str(i) for i in in_flight], "severity": d.severity,
               "window": not immediate}
@@ -139,7 +150,7 @@ async def activate_window(session: AsyncSession, principal: Principal, crisis_id
     if crisis is None or crisis.status != "scheduled":
         return None
     await fence.take_exclusive(session)
-    paused = await repository.freeze(session, crisis, _pause_audit(principal, crisis_id), (None, crisis.ends_at))
+    paused = await _freeze(session, principal, crisis, (None, crisis.ends_at))
     now = await repository.clock(session)
     await repository.update_crisis(session, crisis_id, {"status": "active", "activated_at": now,
                                                         "paused_count": crisis.paused_count + paused})
@@ -168,9 +179,9 @@ async def resolve(session: AsyncSession, principal: Principal, crisis_id: uuid.U
         subjects_type="post", id_expr="id", before={"status": "paused", "crisis_id": str(crisis_id)},
         after_expr="jsonb_build_object('status', 'paused', 'crisis_id', crisis_id)", group_by="crisis_id",
         correlation_id=str(crisis_id))
-    held = await repository.hand_over(session, crisis_id, handed_audit, windows_ahead=resolution == "resume")
+    held = await post_moves.hand_over(session, crisis_id, handed_audit, windows_ahead=resolution == "resume")
     # One record per outcome (status), naming its posts; each post keeps its own slot.
-    counts = await repository.release(session, crisis_id, resolution, audit.bulk_insert_from(
+    counts = await post_moves.release(session, crisis_id, resolution, audit.bulk_insert_from(
         "released", actor=principal, action="posts.released", subject_type="crisis", subject_id=crisis_id,
         subjects_type="post", id_expr="id", before={"status": "paused"},
         after_expr=f"jsonb_build_object('status', status, 'resolution', '{resolution}')", group_by="status",

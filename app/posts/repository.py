@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, Post, PostRevision
+from app.posts.workflow import TRANSITIONS, Action, Outcome, State, sources, transition
 
 # Posts still being decided whose slot has passed: they never go out on their own.
 MISSING_STATES = ("in_review", "changes_requested")
@@ -202,3 +203,223 @@ async def account_brands(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uu
     if not ids:
         return {}
     return dict((await session.execute(select(Account.id, Account.brand_id).where(Account.id.in_(ids)))).all())
+
+
+# --- set-based moves other domains drive (app/posts/moves.py) --------------------------------
+# Every UPDATE of posts lives here. Each statement names the workflow action it performs; the
+# states in its WHERE are that action's sources in workflow.TRANSITIONS and the states it
+# writes are the action's targets (tests/posts/test_moves.py runs each one against a post in
+# every state and fails on any move the workflow lacks).
+
+def _lit(state: State) -> str:
+    return f"'{state.value}'"
+
+
+def post_scope(scope_kind: str) -> str:
+    """Which posts ``p`` a crisis of this kind covers (parameters :brand_ids / :account_ids)."""
+    if scope_kind == "organization":
+        return "TRUE"
+    if scope_kind == "brands":
+        return "p.account_id IN (SELECT a.id FROM accounts a WHERE a.brand_id = ANY(CAST(:brand_ids AS uuid[])))"
+    return "p.account_id = ANY(CAST(:account_ids AS uuid[]))"
+
+
+def scope_params(brand_ids, account_ids) -> dict[str, Any]:
+    return {"brand_ids": [str(b) for b in brand_ids or []], "account_ids": [str(a) for a in account_ids or []]}
+
+
+# What a freeze pauses: scheduled posts, and claimed ones no send has begun for (a send under
+# way holds the fence, so declare waits for it; one whose worker vanished mid-call has an
+# unknown outcome and is never sent again, it fails). Each condition matches a partial index
+# (ix_posts_due, ix_posts_claimed): no scan of the whole table under the exclusive fence.
+_FREEZE_ALSO = {State.scheduled: "p.due_at IS NOT NULL",
+                State.publishing: "(p.lease_until IS NOT NULL OR p.next_attempt_at IS NOT NULL)"
+                                  " AND p.sending_since IS NULL"}
+assert set(_FREEZE_ALSO) == set(sources(Action.freeze))
+# scheduled first (workflow order): a claim committing between the two statements is then
+# caught by the second (a new snapshot), so the count and the audit miss nothing.
+_FREEZABLE = {s: f"{_FREEZE_ALSO[s]} AND p.status = {_lit(s)}" for s in sources(Action.freeze)}
+_PAUSED = {transition(s, Action.freeze) for s in _FREEZABLE}.pop()
+
+
+async def count_freezable(session: AsyncSession, scope_kind: str, params: dict[str, Any],
+                          window: tuple[datetime | None, datetime | None] | None = None) -> int:
+    freezable = " OR ".join(f"({w})" for w in _FREEZABLE.values())
+    sql = f"SELECT count(*) FROM posts p WHERE ({freezable}) AND {post_scope(scope_kind)}"
+    sql, params = _windowed(sql, params, window)
+    return int((await session.execute(text(sql), params)).scalar())
+
+
+def _windowed(sql: str, params: dict[str, Any], window) -> tuple[str, dict[str, Any]]:
+    """Only posts whose slot falls in [starts, ends) (either end open when None)."""
+    starts, ends = window or (None, None)
+    if starts is not None:
+        sql, params = sql + " AND p.scheduled_at >= :w_start", {**params, "w_start": starts}
+    if ends is not None:
+        sql, params = sql + " AND p.scheduled_at < :w_end", {**params, "w_end": ends}
+    return sql, params
+
+
+async def freeze(session: AsyncSession, crisis_id: uuid.UUID, scope_kind: str, params: dict[str, Any],
+                 audit_sql, window=None) -> int:
+    """Pause every scheduled (or claimed, not yet sent) post in scope, keeping its slot: one
+    set-based statement per source state, audited in that same statement.
+    ``audit_sql(old_status)`` gives the audit insert over the CTE ``paused`` (id).
+
+    No index names a column this changes (app/models/posts.py), so every row is updated in
+    place (HOT): that is what keeps 100,000 posts well under a second."""
+    total = 0
+    for old_status, freezable in _FREEZABLE.items():
+        where = f"{freezable} AND {post_scope(scope_kind)}"
+        where, bound = _windowed(where, params, window)
+        audit_sql_text, audit_params = audit_sql(old_status.value)
+        sql = f"""
+        WITH paused AS (
+            UPDATE posts p SET status = {_lit(_PAUSED)}, paused_by_crisis_id = CAST(:crisis_id AS uuid),
+                   lease_until = NULL, next_attempt_at = NULL, version = p.version + 1, updated_at = now()
+             WHERE {where}
+            RETURNING p.id
+        ), audited AS ({audit_sql_text})
+        SELECT count(*) FROM paused
+        """
+        result = await session.execute(text(sql), {**bound, **audit_params, "crisis_id": str(crisis_id)})
+        total += int(result.scalar())
+    return total
+
+
+# A crisis holds now when it is active, or when its window has begun but the worker has not
+# switched it on yet (the same rule as app/crises/repository.py's).
+_CRISIS_IN_FORCE = "(c.status = 'active' OR (c.status = 'scheduled' AND c.starts_at <= now()))"
+
+
+async def hand_over(session: AsyncSession, crisis_id: uuid.UUID, audit_sql: tuple[str, dict[str, Any]],
+                    *, windows_ahead: bool) -> int:
+    """Posts this crisis paused that another crisis still holds: one in force whose horizon
+    (``ends_at``) is past the post's slot, or — ``windows_ahead``, when posts go back on
+    schedule — a window ahead whose span holds the slot. That one holds them now, whatever
+    this one's resolution; they stay paused (no move). ``audit_sql`` audits the CTE
+    ``handed`` (id, crisis_id)."""
+    ahead = (" OR (c.status = 'scheduled' AND p.scheduled_at >= c.starts_at"
+             " AND (c.ends_at IS NULL OR p.scheduled_at < c.ends_at))") if windows_ahead else ""
+    other = f"""
+        SELECT c.id FROM crises c JOIN accounts a ON a.id = p.account_id
+         WHERE c.id <> CAST(:crisis_id AS uuid)
+           AND (({_CRISIS_IN_FORCE} AND (c.ends_at IS NULL OR p.scheduled_at IS NULL OR p.scheduled_at < c.ends_at)){ahead})
+           AND (c.scope_kind = 'organization' OR p.account_id = ANY(c.account_ids) OR a.brand_id = ANY(c.brand_ids))
+    """
+    audit_sql_text, audit_params = audit_sql
+    sql = f"""
+    WITH handed AS (
+        UPDATE posts p SET paused_by_crisis_id = ({other} ORDER BY c.declared_at LIMIT 1),
+               version = p.version + 1, updated_at = now()
+         WHERE p.paused_by_crisis_id = CAST(:crisis_id AS uuid) AND p.status = {_lit(_PAUSED)} AND EXISTS ({other})
+        RETURNING p.id, p.paused_by_crisis_id AS crisis_id
+    ), audited AS ({audit_sql_text})
+    SELECT count(*) FROM handed
+    """
+    return int((await session.execute(text(sql), {**audit_params, "crisis_id": str(crisis_id)})).scalar())
+
+
+# A resolution's move out of paused, from the workflow: review voids every approval (a new
+# round: the world changed); resume puts future slots back on schedule and leaves passed ones
+# approved but unscheduled (never a burst); cancel withdraws.
+RELEASE_ACTIONS = {"review": Action.review, "resume": Action.resume, "cancel": Action.withdraw}
+assert all(State.paused in sources(a) for a in RELEASE_ACTIONS.values())
+_RESUMED = TRANSITIONS[State.paused][Action.resume]
+_RELEASE = {
+    "review": f"status = {_lit(transition(State.paused, Action.review))}, review_round = p.review_round + 1,"
+              " approved_revision = NULL, approved_content_hash = NULL",
+    "resume": f"status = CASE WHEN p.scheduled_at > now() THEN {_lit(_RESUMED[Outcome.still_future])}"
+              f" ELSE {_lit(_RESUMED[Outcome.slot_passed])} END",
+    "cancel": f"status = {_lit(transition(State.paused, Action.withdraw))}",
+}
+RELEASE_OUTCOME = {State.in_review.value: "review", State.scheduled.value: "resumed",
+                   State.approved.value: "unscheduled", State.withdrawn.value: "cancelled"}
+
+
+async def release(session: AsyncSession, crisis_id: uuid.UUID, resolution: str,
+                  audit_sql: tuple[str, dict[str, Any]]) -> dict[str, int]:
+    audit_sql_text, audit_params = audit_sql
+    sql = f"""
+    WITH released AS (
+        UPDATE posts p SET {_RELEASE[resolution]}, paused_by_crisis_id = NULL, version = p.version + 1,
+               updated_at = now()
+         WHERE p.paused_by_crisis_id = CAST(:crisis_id AS uuid) AND p.status = {_lit(State.paused)}
+        RETURNING p.id, p.status, p.scheduled_at
+    ), audited AS ({audit_sql_text})
+    SELECT status, count(*) FROM released GROUP BY status
+    """
+    rows = await session.execute(text(sql), {**audit_params, "crisis_id": str(crisis_id)})
+    return {RELEASE_OUTCOME[k]: int(v) for k, v in rows.all()}
+
+
+async def published_since(session: AsyncSession, scope_kind: str, params: dict[str, Any],
+                          since: datetime) -> list[uuid.UUID]:
+    sql = (f"SELECT p.id FROM posts p WHERE p.published_at >= :since AND p.status = {_lit(State.published)}"
+           f" AND {post_scope(scope_kind)} ORDER BY p.published_at")
+    rows = await session.execute(text(sql), {**params, "since": since})
+    return list(rows.scalars())
+
+
+# The scheduler's claim: due scheduled posts (due), and publishing ones whose retry is due or
+# whose claim was abandoned before any send began (retry). Locked and claimed in one
+# statement; other workers skip them. ``due_at`` (a generated column, app/models/posts.py) is
+# the queue key: the slot, or the retry time of a claim; paused posts keep theirs and are
+# skipped here.
+[_DUE_FROM] = sources(Action.due)
+[_RETRY_FROM] = sources(Action.retry)
+_CLAIMED = transition(_DUE_FROM, Action.due)
+assert transition(_RETRY_FROM, Action.retry) is _CLAIMED
+_CLAIM = text(f"""
+UPDATE posts p SET status = {_lit(_CLAIMED)}, lease_until = now() + make_interval(secs => :lease),
+       next_attempt_at = NULL, version = p.version + 1, updated_at = now()
+ WHERE p.id IN (
+    SELECT id FROM posts
+     WHERE due_at <= now()
+       AND (status = {_lit(_DUE_FROM)}
+            OR (status = {_lit(_RETRY_FROM)} AND sending_since IS NULL AND (lease_until IS NULL OR lease_until < now())))
+     ORDER BY due_at
+     FOR UPDATE SKIP LOCKED
+     LIMIT :limit)
+RETURNING p.id, p.lease_until
+""")
+
+
+async def claim_due(session: AsyncSession, limit: int, lease_seconds: float) -> list[tuple[uuid.UUID, Any]]:
+    rows = await session.execute(_CLAIM, {"limit": limit, "lease": lease_seconds})
+    return [(r[0], r[1]) for r in rows.all()]
+
+
+async def move_post(session: AsyncSession, post_id: uuid.UUID, from_state: State, values: dict[str, Any]) -> Post | None:
+    """One post's publishing step (``values`` may set ``status``): only while it is still in
+    ``from_state`` (the caller holds its row lock and checked it); None otherwise."""
+    stmt = (update(Post).where(Post.id == post_id, Post.status == from_state.value)
+            .values(**values, version=Post.version + 1, updated_at=func.now())
+            .returning(Post).execution_options(populate_existing=True, synchronize_session=False))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def lease_for(session: AsyncSession, post_id: uuid.UUID, seconds: float) -> None:
+    await session.execute(text("UPDATE posts SET lease_until = now() + make_interval(secs => :s) WHERE id = :id"),
+                          {"s": seconds, "id": post_id})
+
+
+async def retry_in(session: AsyncSession, post_id: uuid.UUID, seconds: float) -> None:
+    await session.execute(text("UPDATE posts SET next_attempt_at = now() + make_interval(secs => :s) WHERE id = :id"),
+                          {"s": seconds, "id": post_id})
+
+
+[_SENDING] = sources(Action.fail)
+_ABANDONED = transition(_SENDING, Action.fail)
+
+
+async def fail_abandoned_sends(session: AsyncSession) -> list[Post]:
+    """Sends whose worker vanished mid-call: the outcome is unknown, so they never go again."""
+    stmt = (update(Post).where(Post.sending_since.is_not(None), Post.lease_until < func.now(),
+                               Post.status == _SENDING.value)
+            .values(status=_ABANDONED.value, sending_since=None, lease_until=None,
+                    last_error="outcome unknown: the publishing worker stopped during the connector call; "
+                               "check the platform before publishing again",
+                    version=Post.version + 1, updated_at=func.now())
+            .returning(Post).execution_options(synchronize_session=False))
+    return list((await session.execute(stmt)).scalars())

@@ -119,6 +119,25 @@ class IllegalTransition(Exception):  # noqa: N818 - domain signal; the service m
         super().__init__(f"cannot {action.value} a post that is {state.value}")
 
 
+def sources(action: Action) -> tuple[State, ...]:
+    """The states ``action`` may move a post out of: what a set-based statement doing
+    ``action`` may name in its WHERE (app/posts/repository.py)."""
+    return tuple(s for s in State if action in TRANSITIONS[s])
+
+
+def targets(state: State, action: Action) -> tuple[State, ...]:
+    """Where ``action`` takes a post from ``state`` (several when an outcome decides)."""
+    target = TRANSITIONS[state].get(action)
+    if target is None:
+        return ()
+    return tuple(target.values()) if isinstance(target, dict) else (target,)
+
+
+def edges() -> set[tuple[State, State]]:
+    """Every (from, to) move the machine allows, whatever the action."""
+    return {(s, t) for s in State for a in TRANSITIONS[s] for t in targets(s, a)}
+
+
 def allowed(state: State, *, public_only: bool = True) -> list[Action]:
     moves = TRANSITIONS[state]
     return [a for a in (PUBLIC_ACTIONS if public_only else tuple(Action)) if a in moves]

@@ -29,6 +29,7 @@ from app.db import dedicated_session
 from app.errors import NotFound, PreconditionFailed
 from app.models import AccountConnector, Post, PostRevision
 from app.posts.errors import InvalidTransition, PostActionForbidden, PostNotFound
+from app.posts import moves as post_moves
 from app.posts.service import content_hash
 from app.posts.workflow import Action, IllegalTransition, State, allowed, transition
 from app.publishing import repository
@@ -81,7 +82,7 @@ class Prepared:
 
 async def _prepare(session: AsyncSession, post: Post) -> Prepared:
     """The approved revision, checked against the approved hash: anything else never leaves."""
-    rev = await repository.revision(session, post.id, post.approved_revision or post.revision)
+    rev = await post_moves.revision(session, post.id, post.approved_revision or post.revision)
     if rev is None or post.approved_content_hash is None or post.approved_revision != post.revision:
         raise ContentNotApproved("The post's content is not the approved content; it will not be published.")
     account = await repository.account(session, post.account_id)
@@ -99,22 +100,26 @@ async def _prepare(session: AsyncSession, post: Post) -> Prepared:
 
 
 async def _pause_for_crisis(session: AsyncSession, actor: Principal, post: Post, crisis_id: uuid.UUID) -> None:
-    await repository.set_post(session, post.id, {
-        "status": State.paused.value, "paused_by_crisis_id": crisis_id, "lease_until": None,
+    old = post.status
+    await post_moves.step(session, post, {
+        "status": _move(post, Action.freeze).value, "paused_by_crisis_id": crisis_id, "lease_until": None,
         "next_attempt_at": None})
-    await audit.record(session, actor, "post.paused", "post", post.id, before={"status": post.status},
+    await audit.record(session, actor, "post.paused", "post", post.id, before={"status": old},
                        after={"status": "paused", "crisis_id": crisis_id}, correlation_id=str(crisis_id))
 
 
 async def _begin_send(session: AsyncSession, actor: Principal, prepared: Prepared) -> None:
     post = prepared.post
-    await repository.set_post(session, post.id, {
-        "status": State.publishing.value, "publish_attempts": prepared.outgoing.attempt,
+    old = post.status
+    # manual: approved/failed -> publishing; a claim: publishing -> publishing (the send begins)
+    target = State.publishing if post.status == State.publishing else _move(post, Action.publish)
+    await post_moves.step(session, post, {
+        "status": target.value, "publish_attempts": prepared.outgoing.attempt,
         "sending_since": await repository.now(session), "next_attempt_at": None,
         "lease_until": None})
     # the lease covers the connector call and a margin
-    await repository.lease_for(session, post.id, prepared.config.timeout_seconds + 30)
-    await audit.record(session, actor, "post.publish_started", "post", post.id, before={"status": post.status},
+    await post_moves.lease(session, post.id, prepared.config.timeout_seconds + 30)
+    await audit.record(session, actor, "post.publish_started", "post", post.id, before={"status": old},
                        after={"status": "publishing", "attempt": prepared.outgoing.attempt,
                               "connector": prepared.config.kind, "revision": prepared.revision.number})
 
@@ -130,23 +135,23 @@ async def _finish_send(session: AsyncSession, actor: Principal, prepared: Prepar
             "external_id": result.external_id, "published_by_kind": str(actor.kind), "published_by_id": actor.id})
         if not fresh:  # cannot happen while the claim works; if it ever does, never publish twice
             log.error("post already has a publication", post_id=str(post.id))
-        await repository.set_post(session, post.id, {
-            "status": State.published.value, "published_at": await repository.now(session), "sending_since": None,
-            "lease_until": None, "last_error": None})
+        await post_moves.step(session, post, {
+            "status": _move(post, Action.published).value, "published_at": await repository.now(session),
+            "sending_since": None, "lease_until": None, "last_error": None})
         await audit.record(session, actor, "post.published", "post", post.id, before={"status": "publishing"},
                            after={"status": "published", "revision": out.revision, "content_hash": out.content_hash,
                                   "connector": prepared.config.kind, "external_id": result.external_id})
         return "published"
     if retry and result.retryable and out.attempt < prepared.config.max_attempts:
         wait = backoff_seconds(out.attempt)
-        await repository.set_post(session, post.id, {"sending_since": None, "lease_until": None,
-                                                     "last_error": result.error})
-        await repository.retry_in(session, post.id, wait)
+        await post_moves.step(session, post, {"status": _move(post, Action.retry).value, "sending_since": None,
+                                              "lease_until": None, "last_error": result.error})
+        await post_moves.retry_in(session, post.id, wait)
         await audit.record(session, actor, "post.publish_retry", "post", post.id, after={
             "attempt": out.attempt, "error": result.error, "retry_in_seconds": wait})
         return "retry"
-    await repository.set_post(session, post.id, {"status": State.failed.value, "sending_since": None,
-                                                 "lease_until": None, "last_error": result.error})
+    await post_moves.step(session, post, {"status": _move(post, Action.fail).value, "sending_since": None,
+                                          "lease_until": None, "last_error": result.error})
     await audit.record(session, actor, "post.publish_failed", "post", post.id, before={"status": "publishing"},
                        after={"status": "failed", "attempt": out.attempt, "error": result.error})
     return "failed"
@@ -158,7 +163,7 @@ async def deliver(maker: async_sessionmaker[AsyncSession], post_id: uuid.UUID, l
     async with dedicated_session(maker) as session:
         await fence.hold_shared(session)
         try:
-            post = await repository.lock_post(session, post_id)
+            post = await post_moves.lock(session, post_id)
             if post is None or post.status != State.publishing or post.lease_until != lease \
                     or post.sending_since is not None:
                 await session.rollback()
@@ -172,8 +177,8 @@ async def deliver(maker: async_sessionmaker[AsyncSession], post_id: uuid.UUID, l
             try:
                 prepared = await _prepare(session, post)
             except ContentNotApproved as exc:
-                await repository.set_post(session, post.id, {"status": State.failed.value, "lease_until": None,
-                                                             "last_error": exc.detail})
+                await post_moves.step(session, post, {"status": _move(post, Action.fail).value, "lease_until": None,
+                                                      "last_error": exc.detail})
                 await audit.record(session, actor, "post.publish_failed", "post", post.id,
                                    before={"status": "publishing"}, after={"status": "failed", "error": exc.detail})
                 await session.commit()
@@ -191,7 +196,7 @@ async def deliver(maker: async_sessionmaker[AsyncSession], post_id: uuid.UUID, l
 async def run_due(maker: async_sessionmaker[AsyncSession], limit: int = 20, concurrency: int = 8) -> int:
     """One scheduler pass: claim due posts (SKIP LOCKED) and send them."""
     async with maker() as session:
-        claimed = await repository.claim_due(session, limit, CLAIM_LEASE_SECONDS)
+        claimed = await post_moves.claim_due(session, limit, CLAIM_LEASE_SECONDS)
         if claimed:
             await audit.record_many(session, SYSTEM, [
                 audit.Entry("post.claimed", "post", pid, after={"status": "publishing"}) for pid, _ in claimed])
@@ -213,7 +218,7 @@ async def run_due(maker: async_sessionmaker[AsyncSession], limit: int = 20, conc
 
 
 async def sweep_abandoned(session: AsyncSession, actor: Principal = SYSTEM) -> int:
-    failed = await repository.abandoned_sends(session)
+    failed = await post_moves.fail_abandoned_sends(session)
     await audit.record_many(session, actor, [
         audit.Entry("post.publish_failed", "post", p.id, before={"status": "publishing"},
                     after={"status": "failed", "error": p.last_error}) for p in failed])
@@ -240,7 +245,7 @@ async def publish_now(maker: async_sessionmaker[AsyncSession], principal: Princi
     async with dedicated_session(maker) as session:
         await fence.hold_shared(session)
         try:
-            post = await repository.lock_post(session, post_id)
+            post = await post_moves.lock(session, post_id)
             if post is None:
                 raise PostNotFound("No such post.")
             access = await access_service.effective_access(session, principal)
@@ -278,7 +283,7 @@ async def publish_now(maker: async_sessionmaker[AsyncSession], principal: Princi
 
 async def retract(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *,
                   expected_version: int | None) -> None:
-    post = await repository.lock_post(session, post_id)
+    post = await post_moves.lock(session, post_id)
     if post is None:
         raise PostNotFound("No such post.")
     access = await access_service.effective_access(session, principal)
@@ -300,7 +305,7 @@ async def retract(session: AsyncSession, principal: Principal, post_id: uuid.UUI
         raise PublishFailed(f"The {config.kind} connector did not retract: {result.error}.",
                             connector_status=result.status)
     await repository.mark_retracted(session, post.id)
-    await repository.set_post(session, post.id, {"status": target.value})
+    await post_moves.step(session, post, {"status": target.value})
     await audit.record(session, principal, "post.retracted", "post", post.id, before={"status": post.status},
                        after={"status": target.value})
 
@@ -379,7 +384,7 @@ async def put_connector(session: AsyncSession, principal: Principal, account_id:
 
 
 async def get_publication(session: AsyncSession, principal: Principal, post_id: uuid.UUID):
-    post = await repository.get_post(session, post_id)
+    post = await post_moves.read(session, post_id)
     access = await access_service.effective_access(session, principal)
     account = await repository.account(session, post.account_id) if post else None
     if post is None or not access.sees(account.brand_id, account.id):
