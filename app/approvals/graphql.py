@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from app.approvals import service
+from app.approvals import review, service
 from app.approvals.schemas import PolicyIn
 from app.approvals.stages import BUILTIN_STAGES
 from app.graphql import mutation
@@ -17,6 +17,9 @@ from app.graphql.paging import FIRST, Page, page_params
 from app.models import Approval, ApprovalPolicy
 from app.pagination import created_key, make_page
 from app.security import Scope
+
+if TYPE_CHECKING:
+    from app.posts.graphql import PostStatus  # noqa: F401
 
 POLICY_READ = (Scope.posts_read, Scope.posts_write, Scope.access_read, Scope.access_admin)
 POLICY_WRITE = (Scope.access_admin, Scope.posts_write)
@@ -39,6 +42,60 @@ class DecisionType:
         return cls(id=a.id, stage_index=a.stage_index, stage_name=a.stage_name, decision=a.decision,
                    decided_by_kind=a.decided_by_kind, decided_by_id=a.decided_by_id, decided_at=a.created_at,
                    content_hash=a.content_hash, comment=a.comment)
+
+
+@strawberry.type(name="ApprovalStage", description="One stage of the current review: required, decided, pending on")
+class ApprovalStageType:
+    index: int
+    name: str
+    when: str
+    role: str | None
+    min_approvals: int | None
+    approvers: list[uuid.UUID] | None
+    mode: str | None
+    required: int
+    approved: int = strawberry.field(description="How many approvals it has")
+    complete: bool
+    open: bool = strawberry.field(description="The stage deciding now (stages are decided in order)")
+    approved_by: list[DecisionType]
+    pending_on: list[uuid.UUID] = strawberry.field(description="Users who could decide it now (admins aside)")
+    stuck: bool = strawberry.field(description="A named stage nobody can decide any more: reassign it")
+
+    @classmethod
+    def of(cls, s: review.StageView) -> ApprovalStageType:
+        st = s.progress.stage
+        named = not st.role
+        return cls(index=st.index, name=st.name, when=st.when, role=st.role,
+                   min_approvals=None if named else st.min_approvals, approvers=list(st.approvers) if named else None,
+                   mode=st.mode if named else None, required=st.required, approved=len(s.progress.approvals),
+                   complete=s.progress.complete, open=s.open, approved_by=[DecisionType.of(a) for a in s.decisions],
+                   pending_on=list(s.pending_on), stuck=s.stuck)
+
+
+@strawberry.type(name="PostApprovals", description="The review of the post's current revision")
+class PostApprovalsType:
+    post_id: uuid.UUID
+    status: Annotated["PostStatus", strawberry.lazy("app.posts.graphql")]
+    revision: int
+    review_round: int
+    submitted: bool
+    risk: str | None
+    policy_id: uuid.UUID | None
+    stages: list[ApprovalStageType]
+    decisions: list[DecisionType] = strawberry.field(description="Every decision of this revision and round")
+
+    @classmethod
+    def of(cls, v: review.ReviewView) -> PostApprovalsType:
+        return cls(post_id=v.post.id, status=_post_status(v.post.status), revision=v.revision.number,
+                   review_round=v.post.review_round, submitted=v.revision.stages is not None, risk=v.revision.risk,
+                   policy_id=v.revision.policy_id, stages=[ApprovalStageType.of(s) for s in v.stages],
+                   decisions=[DecisionType.of(a) for a in v.decisions])
+
+
+def _post_status(value: str):
+    from app.posts.graphql import PostStatus
+
+    return PostStatus(value)
 
 
 @strawberry.type(name="PolicyStage", description="Decided by N holders of a role, or by named approvers (any/all)")

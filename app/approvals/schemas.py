@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from app.access.policy import Role
 from app.approvals.stages import WHEN_RE
+from app.posts.workflow import State
 from app.types import Text
 
 DECIDING_ROLES = (Role.approver, Role.publisher, Role.account_admin, Role.compliance, Role.legal,
@@ -98,3 +99,66 @@ class DefaultPolicyRead(BaseModel):
     policy_id: uuid.UUID | None
     policy: PolicyRead | None
     builtin_stages: list[dict[str, Any]]
+
+
+# --- the review of a revision (GET /v1/posts/{id}/approvals) ----------------------------
+
+class DecisionRead(BaseModel):
+    id: uuid.UUID
+    stage_index: int
+    stage_name: str
+    decision: str
+    decided_by_kind: str
+    decided_by_id: uuid.UUID
+    content_hash: str
+    comment: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, a) -> DecisionRead:
+        return cls(id=a.id, stage_index=a.stage_index, stage_name=a.stage_name, decision=a.decision,
+                   decided_by_kind=a.decided_by_kind, decided_by_id=a.decided_by_id, content_hash=a.content_hash,
+                   comment=a.comment, created_at=a.created_at)
+
+
+class StageRead(BaseModel):
+    index: int
+    name: str
+    when: str
+    role: str | None = None
+    min_approvals: int | None = None
+    approvers: list[uuid.UUID] | None = None
+    mode: str | None = None
+    required: int
+    approved: int
+    complete: bool
+    open: bool = Field(description="The stage deciding now (stages are decided in order)")
+    approved_by: list[DecisionRead]
+    pending_on: list[uuid.UUID] = Field(description="Users who could decide it now (admins aside)")
+    stuck: bool = Field(False, description="A named stage nobody can decide any more: reassign it")
+
+    @classmethod
+    def of(cls, s) -> StageRead:
+        st = s.progress.stage
+        return cls(**st.to_dict(), required=st.required, approved=len(s.progress.approvals),
+                   complete=s.progress.complete, open=s.open, approved_by=[DecisionRead.of(a) for a in s.decisions],
+                   pending_on=s.pending_on, stuck=s.stuck)
+
+
+class ApprovalsRead(BaseModel):
+    post_id: uuid.UUID
+    status: State
+    revision: int
+    review_round: int
+    submitted: bool
+    risk: str | None
+    policy_id: uuid.UUID | None
+    stages: list[StageRead]
+    decisions: list[DecisionRead]
+
+    @classmethod
+    def of(cls, v) -> ApprovalsRead:
+        return cls(post_id=v.post.id, status=State(v.post.status), revision=v.revision.number,
+                   review_round=v.post.review_round, submitted=v.revision.stages is not None, risk=v.revision.risk,
+                   policy_id=v.revision.policy_id, stages=[StageRead.of(s) for s in v.stages],
+                   decisions=[DecisionRead.of(a) for a in v.decisions])

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -131,27 +130,6 @@ def eligible(access: Access, principal: Principal, stage: Stage, *, brand_id: uu
     if stage.role:
         return access.has_role(Role(stage.role), brand_id=brand_id, account_id=account_id)
     return principal.is_user and stage.names(principal.id)
-
-
-@dataclass
-class NewDecision:
-    post_id: uuid.UUID
-    revision: int
-    round: int
-    stage: Stage
-    decision: str
-    content_hash: str
-    comment: str | None
-
-
-async def record_decision(session: AsyncSession, principal: Principal, d: NewDecision) -> Approval | None:
-    """None when this principal already decided this revision and round."""
-    return await repository.insert_decision(session, {
-        "id": uuid.uuid4(), "post_id": d.post_id, "revision": d.revision, "round": d.round,
-        "stage_index": d.stage.index, "stage_name": d.stage.name, "decision": d.decision,
-        "decided_by_kind": str(principal.kind), "decided_by_id": principal.id, "content_hash": d.content_hash,
-        "comment": d.comment,
-    })
 
 
 def as_decision(a: Approval) -> Decision:

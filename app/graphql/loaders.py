@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from strawberry.dataloader import DataLoader
 
+from app.approvals import review
 from app.approvals import service as approvals_service
 from app.models import PostRevision
 from app.posts import service as posts_service
@@ -32,7 +33,7 @@ class Loaders:
     def __init__(self, ctx: Context):
         self._ctx = ctx
         self.revisions: DataLoader[RevisionsKey, list[PostRevision]] = DataLoader(self._revisions)
-        self.approvals: DataLoader[posts_service.PostView, posts_service.ApprovalsView] = DataLoader(
+        self.approvals: DataLoader[posts_service.PostView, review.ReviewView] = DataLoader(
             self._approvals, cache_key_fn=lambda v: (v.post.id, v.post.version))
         self.default_policy_id: DataLoader[str, uuid.UUID | None] = DataLoader(self._default_policy_id)
 
@@ -41,7 +42,7 @@ class Loaders:
             found = await posts_service.revisions_for_posts(session, list({post_id for post_id, _ in keys}))
         return [found[post_id] for post_id, _ in keys]
 
-    async def _approvals(self, views: Sequence[posts_service.PostView]) -> list[posts_service.ApprovalsView]:
+    async def _approvals(self, views: Sequence[posts_service.PostView]) -> list[review.ReviewView]:
         async with self._ctx.db() as session:
             return await posts_service.approvals_for_posts(session, list(views))
 

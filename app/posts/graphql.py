@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from app.approvals.graphql import DecisionType
+from app.approvals.graphql import PostApprovalsType
 from app.errors import ValidationFailed
 from app.graphql import mutation
 from app.graphql.errors import Problem
@@ -93,54 +93,6 @@ class RevisionType:
     @strawberry.field
     def created_at(self) -> datetime:
         return self.row.created_at
-
-
-@strawberry.type(name="ApprovalStage", description="One stage of the current review: required, decided, pending on")
-class ApprovalStageType:
-    index: int
-    name: str
-    when: str
-    role: str | None
-    min_approvals: int | None
-    approvers: list[uuid.UUID] | None
-    mode: str | None
-    required: int
-    approved: int = strawberry.field(description="How many approvals it has")
-    complete: bool
-    open: bool = strawberry.field(description="The stage deciding now (stages are decided in order)")
-    approved_by: list[DecisionType]
-    pending_on: list[uuid.UUID] = strawberry.field(description="Users who could decide it now (admins aside)")
-    stuck: bool = strawberry.field(description="A named stage nobody can decide any more: reassign it")
-
-    @classmethod
-    def of(cls, s: service.StageView) -> ApprovalStageType:
-        st = s.progress.stage
-        named = not st.role
-        return cls(index=st.index, name=st.name, when=st.when, role=st.role,
-                   min_approvals=None if named else st.min_approvals, approvers=list(st.approvers) if named else None,
-                   mode=st.mode if named else None, required=st.required, approved=len(s.progress.approvals),
-                   complete=s.progress.complete, open=s.open, approved_by=[DecisionType.of(a) for a in s.decisions],
-                   pending_on=list(s.pending_on), stuck=s.stuck)
-
-
-@strawberry.type(name="PostApprovals", description="The review of the post's current revision")
-class PostApprovalsType:
-    post_id: uuid.UUID
-    status: PostStatus
-    revision: int
-    review_round: int
-    submitted: bool
-    risk: str | None
-    policy_id: uuid.UUID | None
-    stages: list[ApprovalStageType]
-    decisions: list[DecisionType] = strawberry.field(description="Every decision of this revision and round")
-
-    @classmethod
-    def of(cls, v: service.ApprovalsView) -> PostApprovalsType:
-        return cls(post_id=v.post.id, status=PostStatus(v.post.status), revision=v.revision.number,
-                   review_round=v.post.review_round, submitted=v.revision.stages is not None, risk=v.revision.risk,
-                   policy_id=v.revision.policy_id, stages=[ApprovalStageType.of(s) for s in v.stages],
-                   decisions=[DecisionType.of(a) for a in v.decisions])
 
 
 @strawberry.type(name="Post")

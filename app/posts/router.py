@@ -11,9 +11,9 @@ from app.idempotency import idempotent
 from app.pagination import Page, Pagination, created_key, make_page
 from app.posts import service
 from app.publishing import service as publishing_service
+from app.approvals.schemas import ApprovalsRead
 from app.posts.schemas import (
-    ApprovalsRead, Decide, DecideWithReason, DecisionRead, PostCreate, PostRead, PostUpdate, RevisionRead,
-    ScheduleIn, StageReassign, StageRead, TransitionIn,
+    Decide, DecideWithReason, PostCreate, PostRead, PostUpdate, RevisionRead, ScheduleIn, StageReassign, TransitionIn,
 )
 from app.posts.workflow import Action, State, allowed
 from app.security import Principal, Scope, require
@@ -109,27 +109,10 @@ async def list_revisions(request: Request, principal: PostsRead, post_id: uuid.U
             await service.revisions(request_session(request), principal, post_id)]
 
 
-def decision_read(a) -> DecisionRead:
-    return DecisionRead(id=a.id, stage_index=a.stage_index, stage_name=a.stage_name, decision=a.decision,
-                        decided_by_kind=a.decided_by_kind, decided_by_id=a.decided_by_id,
-                        content_hash=a.content_hash, comment=a.comment, created_at=a.created_at)
-
-
 @router.get("/{post_id}/approvals", response_model=ApprovalsRead,
             summary="Each stage: required, decided, by whom, pending on whom")
 async def get_approvals(request: Request, principal: PostsRead, post_id: uuid.UUID):
-    v = await service.approvals(request_session(request), principal, post_id)
-    stages = []
-    for s in v.stages:
-        st = s.progress.stage
-        stages.append(StageRead(
-            **st.to_dict(), required=st.required, approved=len(s.progress.approvals), complete=s.progress.complete,
-            open=s.open, approved_by=[decision_read(a) for a in s.decisions], pending_on=s.pending_on,
-            stuck=s.stuck))
-    return ApprovalsRead(post_id=v.post.id, status=State(v.post.status), revision=v.revision.number,
-                         review_round=v.post.review_round, submitted=v.revision.stages is not None,
-                         risk=v.revision.risk, policy_id=v.revision.policy_id, stages=stages,
-                         decisions=[decision_read(a) for a in v.decisions])
+    return ApprovalsRead.of(await service.approvals(request_session(request), principal, post_id))
 
 
 @router.post("/{post_id}/submit", response_model=PostRead, summary="Run the checks and send for review")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,15 +18,13 @@ from app import fence
 from app.access import service as access_service
 from app.access.policy import Access, Role
 from app.approvals import service as approvals_service
-from app.approvals.errors import (
-    AlreadyDecided, NotAnApprover, SelfApproval, SelfAssignment, StageNotReached, StageNotStuck, UnableApprover,
-)
-from app.approvals.stages import Stage, StageProgress, current, progress
+from app.approvals import review
+from app.approvals.errors import SelfApproval
 from app.audit import service as audit
 from app.content import service as content_service
 from app.crises import service as crises_service
 from app.errors import ConcurrentUpdate, NotFound, PreconditionFailed, PreconditionRequired, ValidationFailed
-from app.models import Approval, Post, PostRevision
+from app.models import Post, PostRevision
 from app.pagination import PageParams, cursor_after
 from app.posts import repository
 from app.posts.errors import (
@@ -85,14 +83,12 @@ async def _load(session: AsyncSession, principal: Principal, post_id: uuid.UUID,
     return Ctx(post, access, facts[0], facts[1])
 
 
-def _is_author(principal: Principal, post: Post) -> bool:
-    return str(principal.kind) == post.author_kind and principal.id == post.author_id
 
 
 def _require_editor(ctx: Ctx, principal: Principal) -> None:
     """The author (still a contributor here) or a publisher of the account."""
     a, p = ctx.access, ctx.post
-    if _is_author(principal, p) and a.has_role(Role.contributor, brand_id=ctx.brand_id, account_id=p.account_id):
+    if review.is_author(principal, p) and a.has_role(Role.contributor, brand_id=ctx.brand_id, account_id=p.account_id):
         return
     if a.has_role(Role.publisher, brand_id=ctx.brand_id, account_id=p.account_id):
         return
@@ -157,7 +153,7 @@ async def _view(session: AsyncSession, post: Post) -> PostView:
 
 
 async def _stuck(session: AsyncSession, posts: list[Post]) -> dict[uuid.UUID, list[int]]:
-    return await repository.stuck_stages(session, [p.id for p in posts if p.status == State.in_review])
+    return await review.stuck_stages(session, [p.id for p in posts if p.status == State.in_review])
 
 
 async def _missed(session: AsyncSession, post: Post) -> bool:
@@ -205,7 +201,9 @@ async def get_post(session: AsyncSession, principal: Principal, post_id: uuid.UU
 async def list_posts(session: AsyncSession, principal: Principal, *, page: PageParams, **filters) -> list[PostView]:
     access = await access_service.effective_access(session, principal)
     visible = None if access.sees_everything else (access.visible_brand_ids, access.visible_account_ids)
-    posts = await repository.list_posts(session, visible, after=cursor_after(page), limit=page.limit + 1, **filters)
+    stuck = filters.pop("stuck", None)
+    posts = await repository.list_posts(session, visible, after=cursor_after(page), limit=page.limit + 1,
+                                        where=review.stuck_clause(stuck) if stuck is not None else None, **filters)
     revs = {(r.post_id, r.number): r for r in await repository.revisions_of(
         session, [(p.id, p.revision) for p in posts])}
     now = await repository.now(session)
@@ -305,68 +303,34 @@ async def submit(session: AsyncSession, principal: Principal, post_id: uuid.UUID
     return await _view(session, updated)
 
 
-def _stages(rev: PostRevision) -> list[Stage]:
-    return [Stage.of(s["index"], s) for s in rev.stages or []]
-
-
 async def decide(session: AsyncSession, principal: Principal, post_id: uuid.UUID, action: Action, *,
                  revision: int | None, expected_version: int | None, comment: str | None) -> PostView:
-    """approve, reject or request_changes, on the revision the caller names."""
+    """approve, reject or request_changes, on the revision the caller names. The post's lock,
+    versions and transition are here; the stage decided and the rules of deciding are the
+    approvals domain's (app/approvals/review.py)."""
     ctx = await _load(session, principal, post_id, lock=True)
     post = ctx.post
     _check_revision(post, revision, expected_version, "decide")
     if not can(_state(post), action):
         raise _illegal(post, action)
-    if _is_author(principal, post):
-        raise SelfApproval("Authors never decide on their own posts.")
     rev = await repository.get_revision(session, post.id, post.revision)
     assert rev is not None
-    taken = await approvals_service.decisions(session, post.id, rev.number, post.review_round)
-    if any(a.decided_by_kind == str(principal.kind) and a.decided_by_id == principal.id for a in taken):
-        raise AlreadyDecided("You already decided a stage of this revision; one person decides one stage.")
-    stages = _stages(rev)
-    prog = progress(stages, [approvals_service.as_decision(a) for a in taken])
-    stage = _stage_to_decide(ctx, principal, prog, action)
-    made = await approvals_service.record_decision(session, principal, approvals_service.NewDecision(
-        post.id, rev.number, post.review_round, stage, action.value, rev.content_hash, comment))
-    if made is None:
-        raise AlreadyDecided("You already decided a stage of this revision; one person decides one stage.")
+    decided = await review.decide(session, principal, ctx.access, post=post, rev=rev, brand_id=ctx.brand_id,
+                                  decision=action.value, comment=comment)
     values: dict[str, Any] = {}
     if action is Action.approve:
-        after = progress(stages, [approvals_service.as_decision(a) for a in [*taken, made]])
-        done = current(after) is None
-        values["status"] = _move(post, action, Outcome.stages_complete if done else Outcome.stages_pending).value
-        if done:
+        outcome = Outcome.stages_complete if decided.complete else Outcome.stages_pending
+        values["status"] = _move(post, action, outcome).value
+        if decided.complete:
             values.update(approved_revision=rev.number, approved_content_hash=rev.content_hash)
     else:
         values["status"] = _move(post, action).value
     before = _snapshot(post)
     updated = await _save(session, post, values)
     await audit.record(session, principal, f"post.{action.value}", "post", post.id, before=before,
-                       after={**_snapshot(updated), "stage": stage.name, "decided_revision": rev.number,
+                       after={**_snapshot(updated), "stage": decided.stage.name, "decided_revision": rev.number,
                               "content_hash": rev.content_hash, "comment": comment})
     return await _view(session, updated)
-
-
-def _stage_to_decide(ctx: Ctx, principal: Principal, prog: list[StageProgress], action: Action) -> Stage:
-    def can(p: StageProgress) -> bool:
-        return approvals_service.eligible(ctx.access, principal, p.stage, brand_id=ctx.brand_id,
-                                          account_id=ctx.post.account_id)
-
-    open_ = current(prog)
-    if action is Action.approve:
-        if open_ is not None and can(open_):
-            return open_.stage
-        later = [p for p in prog if not p.complete and p is not open_ and can(p)]
-        if later and open_ is not None:
-            raise StageNotReached(f"Your stage ({later[0].stage.name}) opens after {open_.stage.name!r} is "
-                                  "approved.", open_stage=open_.stage.name)
-        raise NotAnApprover("You decide no open stage of this post.")
-    # Rejecting or asking for changes: any reviewer of a stage still pending may stop the post.
-    mine = [p for p in prog if not p.complete and can(p)]
-    if not mine:
-        raise NotAnApprover("You decide no pending stage of this post.")
-    return mine[0].stage
 
 
 async def reassign_stage(session: AsyncSession, principal: Principal, post_id: uuid.UUID, index: int, *,
@@ -374,13 +338,12 @@ async def reassign_stage(session: AsyncSession, principal: Principal, post_id: u
                          expected_version: int | None) -> PostView:
     """A named stage nobody can decide any more (its approvers left, lost access, or already
     decided another stage) gets new approvers from an account admin of the account (or an
-    admin). Only a stuck stage: otherwise an account admin could swap out the people a
-    compliance policy named. Never the author's doing, never naming oneself or the author."""
+    admin), never from the post's author. The stage rules: app/approvals/review.py."""
     ctx = await _load(session, principal, post_id, lock=True)
     post = ctx.post
     if not ctx.access.has_role(Role.account_admin, brand_id=ctx.brand_id, account_id=post.account_id):
         raise PostActionForbidden("Only an account admin of this account, or an admin, reassigns a stage.")
-    if _is_author(principal, post):
+    if review.is_author(principal, post):
         raise SelfApproval("Authors never choose who decides their own posts.")
     _check_revision(post, revision, expected_version, "reassign a stage of")
     if post.status != State.in_review:
@@ -388,36 +351,13 @@ async def reassign_stage(session: AsyncSession, principal: Principal, post_id: u
                                 current_status=post.status, allowed_transitions=[a.value for a in allowed(_state(post))])
     rev = await repository.get_revision(session, post.id, post.revision)
     assert rev is not None
-    stages = _stages(rev)
-    stage = next((s for s in stages if s.index == index), None)
-    if stage is None:
-        raise NotFound(f"The post's review has no stage {index}.", path_parameter="index")
-    if stage.role:
-        raise StageNotStuck(f"Stage {stage.name!r} is decided by holders of the {stage.role} role: grant the role "
-                            "instead.", stage=stage.name)
-    if index not in (await _stuck(session, [post])).get(post.id, []):
-        raise StageNotStuck(f"Stage {stage.name!r} can still be decided by the approvers it names.", stage=stage.name)
-    if principal.is_user and principal.id in approvers:
-        raise SelfAssignment("You cannot name yourself to decide a stage you reassign.",
-                             pointer=f"#/approvers/{approvers.index(principal.id)}")
-    able = await repository.able_to_decide(session, post.id, index, approvers)
-    for i, who in enumerate(approvers):
-        if who not in able:
-            raise UnableApprover(f"User {who} could not decide this stage: not an active user who can see the "
-                                 "account, the author, or someone who decided another stage of it.",
-                                 pointer=f"#/approvers/{i}")
-    new = replace(stage, approvers=tuple(dict.fromkeys(approvers)), mode=mode or stage.mode)
-    taken = await approvals_service.decisions(session, post.id, rev.number, post.review_round)
-    if progress([new], [approvals_service.as_decision(a) for a in taken])[0].complete:
-        raise UnableApprover("These approvers would complete the stage without a decision; name who is to decide.",
-                             pointer="#/approvers")
-    await repository.set_review(session, post.id, rev.number, {
-        "stages": [(new if s.index == index else s).to_dict() for s in stages]})
+    moved = await review.reassign(session, principal, post=post, rev=rev, index=index, approvers=approvers, mode=mode)
+    await repository.set_review(session, post.id, rev.number, {"stages": [s.to_dict() for s in moved.stages]})
     updated = await _save(session, post, {})
     await audit.record(session, principal, "post.stage_reassigned", "post", post.id,
-                       before={"approvers": list(stage.approvers), "mode": stage.mode},
-                       after={"stage_index": index, "stage": new.name, "approvers": list(new.approvers),
-                              "mode": new.mode, "revision": rev.number, "reason": reason})
+                       before={"approvers": list(moved.old.approvers), "mode": moved.old.mode},
+                       after={"stage_index": index, "stage": moved.new.name, "approvers": list(moved.new.approvers),
+                              "mode": moved.new.mode, "revision": rev.number, "reason": reason})
     return await _view(session, updated)
 
 
@@ -463,82 +403,21 @@ async def simple_transition(session: AsyncSession, principal: Principal, post_id
     return await _view(session, updated)
 
 
-# --- approvals view -----------------------------------------------------------------------
+# --- the review view (app/approvals/review.py) ---------------------------------------------
 
-@dataclass
-class StageView:
-    progress: StageProgress
-    open: bool
-    decisions: list[Approval]
-    pending_on: list[uuid.UUID]
-    stuck: bool = False
-
-
-@dataclass
-class ApprovalsView:
-    post: Post
-    revision: PostRevision
-    stages: list[StageView]
-    decisions: list[Approval]
-
-
-async def approvals(session: AsyncSession, principal: Principal, post_id: uuid.UUID) -> ApprovalsView:
+async def approvals(session: AsyncSession, principal: Principal, post_id: uuid.UUID) -> review.ReviewView:
     ctx = await _load(session, principal, post_id, lock=False)
-    post = ctx.post
-    rev = await repository.get_revision(session, post.id, post.revision)
+    rev = await repository.get_revision(session, ctx.post.id, ctx.post.revision)
     assert rev is not None
-    taken = await approvals_service.decisions(session, post.id, rev.number, post.review_round)
-    view = await _approvals_view(session, post, rev, ctx.brand_id, taken, {})
-    _mark_stuck([view], await _stuck(session, [post]))
-    return view
+    return await review.review(session, ctx.post, rev, ctx.brand_id, ctx.post.status == State.in_review)
 
 
-async def approvals_for_posts(session: AsyncSession, views: list[PostView]) -> list[ApprovalsView]:
+async def approvals_for_posts(session: AsyncSession, views: list[PostView]) -> list[review.ReviewView]:
     """Batch form of ``approvals`` for posts the caller has already read (GraphQL loaders):
-    no authorisation here. Statements: three, plus one per distinct (role, account) still pending."""
-    posts = [v.post for v in views]
-    taken = await approvals_service.decisions_for_posts(session, [(p.id, p.revision, p.review_round) for p in posts])
-    by_key: dict[tuple[uuid.UUID, int, int], list[Approval]] = {}
-    for a in taken:
-        by_key.setdefault((a.post_id, a.revision, a.round), []).append(a)
-    brands = await repository.account_brands(session, list({p.account_id for p in posts}))
-    holders: dict[tuple[str, uuid.UUID], list[uuid.UUID]] = {}
-    out = [await _approvals_view(session, v.post, v.revision, brands[v.post.account_id],
-                                 by_key.get((v.post.id, v.post.revision, v.post.review_round), []), holders)
-           for v in views]
-    _mark_stuck(out, await _stuck(session, posts))
-    return out
-
-
-def _mark_stuck(views: list[ApprovalsView], stuck: dict[uuid.UUID, list[int]]) -> None:
-    for view in views:
-        for stage in view.stages:
-            stage.stuck = stage.progress.stage.index in stuck.get(view.post.id, ())
-
-
-async def _approvals_view(session: AsyncSession, post: Post, rev: PostRevision, brand_id: uuid.UUID,
-                          taken: list[Approval], holders: dict[tuple[str, uuid.UUID], list[uuid.UUID]],
-                          ) -> ApprovalsView:
-    prog = progress(_stages(rev), [approvals_service.as_decision(a) for a in taken])
-    open_ = current(prog) if post.status == State.in_review else None
-    decided = {(a.decided_by_kind, a.decided_by_id) for a in taken}
-    views = []
-    for p in prog:
-        pending: list[uuid.UUID] = []
-        if not p.complete and post.status == State.in_review:
-            if p.stage.role:
-                key = (p.stage.role, post.account_id)
-                if key not in holders:
-                    holders[key] = await access_service.holders(session, Role(p.stage.role), brand_id=brand_id,
-                                                                account_id=post.account_id)
-                pending = holders[key]
-            else:
-                pending = list(p.stage.approvers)
-            pending = [u for u in pending if ("user", u) not in decided
-                       and not (post.author_kind == "user" and u == post.author_id)]
-        views.append(StageView(p, p is open_, [a for a in taken if a.stage_index == p.stage.index
-                                                and a.decision == "approve"], pending))
-    return ApprovalsView(post, rev, views, taken)
+    no authorisation here."""
+    brands = await repository.account_brands(session, list({v.post.account_id for v in views}))
+    return await review.reviews(session, [(v.post, v.revision, brands[v.post.account_id]) for v in views],
+                                in_review=lambda p: p.status == State.in_review)
 
 
 async def revisions_for_posts(session: AsyncSession, post_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[PostRevision]]:
