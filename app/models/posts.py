@@ -89,6 +89,8 @@ class Post(Base):
     updated_at: Mapped[datetime] = updated_at()
     due_at: Mapped[datetime | None] = mapped_column(Computed(DUE_AT, persisted=True))
     review_due_at: Mapped[datetime | None] = mapped_column(Computed(REVIEW_DUE_AT, persisted=True))
+    # Paused for something other than a crisis (its author was offboarded): why.
+    pause_reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class PostRevision(Base):

@@ -120,6 +120,8 @@ class PostType:
     active_crises: list[uuid.UUID] = strawberry.field(description="Crises in force over this post's account")
     paused_by_crisis_id: uuid.UUID | None = strawberry.field(
         description="While paused: the crisis holding it (its slot stays in scheduledAt)")
+    pause_reason: str | None = strawberry.field(
+        description="While paused for something other than a crisis: why (author_offboarded)")
     publish_attempts: int = strawberry.field(description="Connector calls made so far")
     last_error: str | None = strawberry.field(description="Why the last attempt failed (failed: why it gave up)")
     published_at: datetime | None = strawberry.field(description="When the connector accepted it")
@@ -143,6 +145,7 @@ class PostType:
                    review_round=p.review_round,
                    allowed_transitions=[PostAction(a.value) for a in allowed(State(p.status))],
                    active_crises=list(view.active_crises), paused_by_crisis_id=p.paused_by_crisis_id,
+                   pause_reason=p.pause_reason if p.status == State.paused else None,
                    publish_attempts=p.publish_attempts, last_error=p.last_error, published_at=p.published_at,
                    stuck=bool(view.stuck_stages), stuck_stages=list(view.stuck_stages), version=p.version, created_at=p.created_at, updated_at=p.updated_at)
 

@@ -1,5 +1,6 @@
 """Status changes of posts that other domains drive: the crisis freeze, hand-over and release
-(app/crises), the scheduler's claims and each send's steps (app/publishing).
+(app/crises), the scheduler's claims and each send's steps (app/publishing), a leaver's posts
+(app/users/offboarding.py).
 
 The Post aggregate owns its writes: every statement is in app/posts/repository.py, takes its
 source states from the workflow (app/posts/workflow.py), and is reached only through here.
@@ -14,9 +15,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit import service as audit
 from app.models import Post, PostRevision
 from app.posts import repository
 from app.posts.workflow import State
+from app.security import Principal
 
 AuditSql = tuple[str, dict[str, Any]]
 
@@ -94,3 +97,25 @@ async def retry_in(session: AsyncSession, post_id: uuid.UUID, seconds: float) ->
 
 async def fail_abandoned_sends(session: AsyncSession) -> list[Post]:
     return await repository.fail_abandoned_sends(session)
+
+
+# --- a leaver's posts -------------------------------------------------------------------------
+
+async def set_aside_authored(session: AsyncSession, actor: Principal, user_id: uuid.UUID, *,
+                             correlation_id: str) -> dict[str, int]:
+    """Offboarding: nobody else's content goes out under a leaver's name unseen. Their drafts
+    and posts still in review are withdrawn; their scheduled (or claimed, unsent) posts pause
+    with ``pause_reason = author_offboarded`` until an account admin reassigns or releases
+    them. Set-based, each statement audited by one bulk record under ``correlation_id``."""
+    def bulk(source: str, action: str, status: str, before: dict[str, Any] | None):
+        return audit.bulk_insert_from(
+            source, actor=actor, action=action, subject_type="user", subject_id=user_id, subjects_type="post",
+            id_expr="id", before=before,
+            after_expr=f"jsonb_build_object('status', '{status}', 'reason', '{repository.AUTHOR_OFFBOARDED}')",
+            correlation_id=correlation_id)
+
+    withdrawn = await repository.withdraw_authored(
+        session, user_id, bulk("withdrawn", "posts.withdrawn", State.withdrawn.value, None))
+    paused = await repository.pause_authored(
+        session, user_id, lambda old: bulk("paused", "posts.paused", State.paused.value, {"status": old}))
+    return {"withdrawn": withdrawn, "paused": paused}

@@ -352,3 +352,47 @@ async def fail_abandoned_sends(session: AsyncSession) -> list[Post]:
                     version=Post.version + 1, updated_at=func.now())
             .returning(Post).execution_options(synchronize_session=False))
     return list((await session.execute(stmt)).scalars())
+
+
+# A leaver's posts (app/users/offboarding.py): what they had not yet sent for review or that
+# is still being decided is withdrawn; what is scheduled (or claimed, not yet sent) pauses,
+# its slot kept, until an account admin reassigns or releases it. Each statement audits
+# itself (one bulk record naming every post) with the offboarding's correlation id.
+LEAVER_WITHDRAWS = (State.draft, State.in_review, State.changes_requested)
+assert all(s in sources(Action.withdraw) for s in LEAVER_WITHDRAWS)
+AUTHOR_OFFBOARDED = "author_offboarded"
+
+
+async def withdraw_authored(session: AsyncSession, user_id: uuid.UUID, audit_sql: tuple[str, dict[str, Any]]) -> int:
+    states = ", ".join(_lit(s) for s in LEAVER_WITHDRAWS)
+    audit_sql_text, audit_params = audit_sql
+    sql = f"""
+    WITH withdrawn AS (
+        UPDATE posts p SET status = {_lit(transition(State.draft, Action.withdraw))},
+               version = p.version + 1, updated_at = now()
+         WHERE p.author_kind = 'user' AND p.author_id = CAST(:user_id AS uuid) AND p.status IN ({states})
+        RETURNING p.id, p.status
+    ), audited AS ({audit_sql_text})
+    SELECT count(*) FROM withdrawn
+    """
+    return int((await session.execute(text(sql), {**audit_params, "user_id": str(user_id)})).scalar())
+
+
+async def pause_authored(session: AsyncSession, user_id: uuid.UUID, audit_sql) -> int:
+    """``audit_sql(old_status)`` audits the CTE ``paused`` (id)."""
+    total = 0
+    for old_status, freezable in _FREEZABLE.items():
+        audit_sql_text, audit_params = audit_sql(old_status.value)
+        sql = f"""
+        WITH paused AS (
+            UPDATE posts p SET status = {_lit(_PAUSED)}, pause_reason = :reason, lease_until = NULL,
+                   next_attempt_at = NULL, version = p.version + 1, updated_at = now()
+             WHERE {freezable} AND p.author_kind = 'user' AND p.author_id = CAST(:user_id AS uuid)
+            RETURNING p.id
+        ), audited AS ({audit_sql_text})
+        SELECT count(*) FROM paused
+        """
+        result = await session.execute(text(sql), {**audit_params, "user_id": str(user_id),
+                                                    "reason": AUTHOR_OFFBOARDED})
+        total += int(result.scalar())
+    return total

@@ -36,6 +36,7 @@ def read(view: service.PostView) -> PostRead:
         risk=p.risk, missed_schedule=view.missed_schedule, approved_revision=p.approved_revision,
         review_round=p.review_round, allowed_transitions=allowed(State(p.status)),
         active_crises=view.active_crises, paused_by_crisis_id=p.paused_by_crisis_id,
+        pause_reason=p.pause_reason if p.status == State.paused else None,
         publish_attempts=p.publish_attempts, last_error=p.last_error, published_at=p.published_at,
         stuck=bool(view.stuck_stages), stuck_stages=view.stuck_stages, version=p.version,
         created_at=p.created_at, updated_at=p.updated_at,

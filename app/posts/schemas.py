@@ -134,6 +134,9 @@ class PostRead(BaseModel):
                                            description="Crises in force over this post's account")
     paused_by_crisis_id: uuid.UUID | None = Field(
         None, description="While paused: the crisis holding it (its slot stays in scheduled_at)")
+    pause_reason: str | None = Field(None, description=(
+        "While paused for something other than a crisis: why (author_offboarded: its author left; an account "
+        "admin reassigns or releases it)"))
     publish_attempts: int = Field(0, description="Connector calls made so far")
     last_error: str | None = Field(None, description="Why the last attempt failed (failed: why it gave up)")
     published_at: datetime | None = Field(None, description="When the connector accepted it")

@@ -7,20 +7,18 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import service as access_service
-from app.accounts import service as accounts_service
 from app.access.policy import Access
 from app.audit import service as audit
 from app.errors import ConcurrentUpdate, Forbidden, PreconditionFailed
 from app.models import User
 from app.pagination import PageParams, cursor_after
 from app.security import Principal
-from app.tokens import service as tokens_service
-from app.users import repository
+from app.users import offboarding, repository
 from app.users.errors import EmailTaken, ExternalIdTaken, UserNotFound
 
 SNAPSHOT = ("email", "external_id", "display_name", "kind", "status", "training_valid_until")
 # Leaving or being suspended ends access; coming back does not silently restore it.
-ENDS_ACCESS = {"suspended", "offboarded"}
+ENDS_ACCESS = offboarding.ENDS_ACCESS
 
 
 def snapshot(user: User) -> dict[str, Any]:
@@ -70,7 +68,8 @@ async def list_users(session: AsyncSession, principal: Principal, *, status: str
 
 
 async def update_user(session: AsyncSession, principal: Principal, user_id: uuid.UUID, changes: dict[str, Any],
-                      *, expected_version: int | None = None, reason: str | None = None) -> User:
+                      *, expected_version: int | None = None, reason: str | None = None,
+                      correlation_id: str | None = None) -> User:
     await get_user(session, principal, user_id)  # visibility first: 404 before 403
     access = await access_service.effective_access(session, principal)
     if not access.admin:
@@ -93,19 +92,15 @@ async def update_user(session: AsyncSession, principal: Principal, user_id: uuid
     if updated is None:
         raise ConcurrentUpdate("The user changed while this request ran; read it again and retry.")
     effects: dict[str, Any] = {}
+    cid = offboarding.correlation(correlation_id) if ending else correlation_id
     if ending:
-        why = reason or f"user {changes['status']}"
-        grants = await access_service.revoke_all_for_user(session, principal, user_id, reason=why)
-        tokens = await tokens_service.revoke_all_for_user(session, principal, user_id, reason=why)
-        effects = {"revoked_grant_ids": [g.id for g in grants], "revoked_token_ids": [t.id for t in tokens]}
-        if changes["status"] == "offboarded":
-            flagged = await accounts_service.flag_for_leaver(session, principal, user_id)
-            effects["flagged_account_ids"] = [a.id for a in flagged]
+        effects = await offboarding.end_access(session, principal, user_id, changes["status"],
+                                               reason=reason or f"user {changes['status']}", correlation_id=cid)
         if was_admin:
             await access_service.require_working_admin(
                 session, f"{'Offboarding' if changes['status'] == 'offboarded' else 'Suspending'} this admin")
     await audit.record(session, principal, _status_action(before["status"], updated.status), "user", user_id,
-                       before=before, after={**snapshot(updated), **effects})
+                       before=before, after={**snapshot(updated), **effects}, correlation_id=cid)
     return updated
 
 

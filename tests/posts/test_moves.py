@@ -32,7 +32,15 @@ STATEMENTS = {
     "hand over": lambda s: moves.hand_over(s, CRISIS, _bulk("handed"), windows_ahead=True),
     "claim": lambda s: moves.claim_due(s, 1000, 30),
     "abandoned sends": moves.fail_abandoned_sends,
+    "offboarded author": lambda s: _leaver(s),
 }
+
+
+async def _leaver(session):
+    """Every post of the fixture has its own author: offboard each of them."""
+    rows = await session.execute(text("SELECT DISTINCT author_id FROM posts"))
+    for author in rows.scalars():
+        await moves.set_aside_authored(session, SYSTEM, author, correlation_id="test")
 
 
 @pytest.fixture
