@@ -31,14 +31,13 @@ _SHARED_XACT = text(f"SELECT pg_advisory_xact_lock_shared({PUBLISH_FENCE})")
 
 async def hold_shared(session: AsyncSession) -> None:
     """Session-level: survives the commits of the publish; released by ``release_shared``
-    or when the connection closes (a crashed worker never blocks a freeze for long)."""
+    or when the connection closes (a crashed worker never blocks a freeze for long). Never
+    commits: the caller ends the transaction it ran in (app/publishing/jobs.py)."""
     await session.execute(_SHARED)
-    await session.commit()
 
 
 async def release_shared(session: AsyncSession) -> None:
     await session.execute(_UNSHARE)
-    await session.commit()
 
 
 async def take_exclusive(session: AsyncSession) -> None:

@@ -13,6 +13,7 @@ from app.config import Settings
 from app.db import create_engine, create_sessionmaker
 from app.crises import service as crises_service
 from app.posts import service as posts_service
+from app.publishing import jobs as publishing_jobs
 from app.publishing import service as publishing_service
 from app.security import SYSTEM
 
@@ -55,7 +56,7 @@ async def run_worker(url: str, settings: Settings) -> None:
 
     async def scheduler():
         # Keep claiming while there is work; the loop's short sleep bounds the latency.
-        while await publishing_service.run_due(maker) and not stop.is_set():
+        while await publishing_jobs.run_due(maker) and not stop.is_set():
             pass
 
     log.info("worker started")

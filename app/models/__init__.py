@@ -2,8 +2,7 @@
 from app.models.access import AccessGrant
 from app.models.accounts import PLATFORMS, Account, Brand
 from app.models.approvals import Approval, ApprovalPolicy, OrganizationSettings
-from app.models.audit import AuditRecord
-from app.models.audit import AuditCheckpoint
+from app.models.audit import AuditCheckpoint, AuditRecord
 from app.models.base import Base
 from app.models.crises import Crisis, CrisisEvent
 from app.models.idempotency import IdempotencyKey
@@ -13,7 +12,7 @@ from app.models.tokens import ApiToken
 from app.models.users import ServicePrincipal, User, UserKind, UserStatus
 
 __all__ = [
-    "PLATFORMS", "POST_STATUSES", "AccessGrant", "Account", "AccountConnector", "ApiToken", "Approval", "ApprovalPolicy", "AuditRecord",
+    "PLATFORMS", "POST_STATUSES", "AccessGrant", "Account", "AccountConnector", "ApiToken", "Approval", "ApprovalPolicy", "AuditCheckpoint", "AuditRecord",
     "Base", "Brand", "ContentRule", "Crisis", "CrisisEvent", "IdempotencyKey", "OrganizationSettings", "Post", "PostRevision", "Publication",
     "ServicePrincipal", "User", "UserKind", "UserStatus",
 ]

@@ -10,6 +10,7 @@ from app.db import UnitOfWorkRoute, request_session
 from app.idempotency import idempotent
 from app.pagination import Page, Pagination, created_key, make_page
 from app.posts import service
+from app.publishing import jobs as publishing_jobs
 from app.publishing import service as publishing_service
 from app.approvals.schemas import ApprovalsRead
 from app.posts.schemas import (
@@ -183,12 +184,8 @@ async def withdraw(request: Request, principal: PostsWrite, post_id: uuid.UUID, 
 async def publish(request: Request, principal: PostsWrite, post_id: uuid.UUID, if_match: IfMatch = None,
                   body: TransitionIn | None = None):
     session = request_session(request)
-    # Publishing commits on its own connection (it holds the publish fence across the
-    # connector call); end this request's read-only transaction first so nothing of it is
-    # held open meanwhile, and so a failure answered below cannot undo what was recorded.
-    await session.commit()
-    await publishing_service.publish_now(request.app.state.sessionmaker, principal, post_id,
-                                         expected_version=parse_if_match(if_match))
+    await publishing_jobs.publish_after(session, request.app.state.sessionmaker, principal, post_id,
+                                        expected_version=parse_if_match(if_match))
     return answer(request, await service.get_post(session, principal, post_id))
 
 

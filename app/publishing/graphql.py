@@ -2,16 +2,10 @@
 ``publish`` and ``retract`` endpoints of app/posts/router.py; results are the post, as for
 every other post mutation.
 
-``publishPost`` is the one mutation that does not run inside the request's transaction:
-``publish_now`` holds the shared side of the publish fence on its own connection and
-commits there (the send must be on record before the connector is called, whatever
-happens to the request). So before calling it, the request's session commits what the
-document's earlier mutations did — GraphQL answers 200 and the unit of work would commit
-it anyway. Otherwise publish_now could not see it (``approvePost`` then ``publishPost``),
-and worse, it would wait on locks that the request holds while the request waits on it: a
-``declareCrisis`` earlier in the document holds the fence exclusively until commit, an
-earlier mutation of the same post holds its row. The post is then read back through the
-request's session, as REST does.
+``publishPost`` is the one mutation that does not run inside the request's transaction: it
+publishes through ``jobs.publish_after`` (app/publishing/jobs.py), which commits what the
+document's earlier mutations did and publishes on its own connection — the same call as
+REST's publish endpoint. The post is then read back through the request's session.
 """
 from __future__ import annotations
 
@@ -26,7 +20,7 @@ from app.graphql import mutation
 from app.graphql.errors import Problem
 from app.posts import service as posts_service
 from app.posts.graphql import PostPayload, PostType
-from app.publishing import service
+from app.publishing import jobs, service
 from app.security import Scope
 
 WRITE = (Scope.posts_write,)
@@ -66,13 +60,13 @@ class PublishingMutation:
             ctx.require(*WRITE)
         except AppError as exc:
             return Problem.of(exc)
-        async with ctx.db() as session:
-            await session.commit()
         try:
-            # Not under ctx.lock: nothing else of this document runs meanwhile (mutations are
-            # serial), and publish_now never touches the request's session.
-            await service.publish_now(ctx.request.app.state.sessionmaker, principal, input.post_id,
-                                      expected_version=input.expected_version)
+            # The request's session is used only to commit first (app/publishing/jobs.py says
+            # why); publish_now runs on its own connection. Nothing else of this document runs
+            # meanwhile: mutations are serial.
+            async with ctx.db() as session:
+                await jobs.publish_after(session, ctx.request.app.state.sessionmaker, principal, input.post_id,
+                                         expected_version=input.expected_version)
         except AppError as exc:
             return Problem.of(exc)
         except DBAPIError as exc:

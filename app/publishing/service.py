@@ -1,15 +1,12 @@
-"""Publishing: the scheduler's claims, manual publish and retract, connectors.
+"""Publishing's use cases: the checks before a send, its steps, retract, connectors. They
+never commit: app/publishing/jobs.py owns the sessions and commits each step in order.
 
-Every send holds the shared side of the publish fence (app/fence.py) on its own connection
-from its final status check until its outcome is committed, so a crisis declaration either
-waits for it (and lists it) or happens first (and the send sees its post paused).
 At most once: a post is claimed by one worker (SKIP LOCKED), re-checked under the fence, the
 send is marked before the connector call (a worker that dies mid-call leaves the post
 ``failed``, never re-sent), and ``publications.post_id`` is unique.
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import secrets
 import uuid
@@ -17,15 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import fence
 from app.access import service as access_service
 from app.access.policy import Access, Role
 from app.audit import service as audit
 from app.config import get_settings
 from app.crises import service as crises_service
-from app.db import dedicated_session
 from app.errors import NotFound, PreconditionFailed
 from app.models import AccountConnector, Post, PostRevision
 from app.posts.errors import InvalidTransition, PostActionForbidden, PostNotFound
@@ -48,7 +43,6 @@ from app.security import SYSTEM, Principal
 
 log = structlog.get_logger("socialgov.publishing")
 
-CLAIM_LEASE_SECONDS = 30.0
 # How long configuring a webhook waits for its name to resolve (the send checks again anyway).
 CONFIGURE_RESOLVE_SECONDS = 3.0
 
@@ -108,7 +102,8 @@ async def _pause_for_crisis(session: AsyncSession, actor: Principal, post: Post,
                        after={"status": "paused", "crisis_id": crisis_id}, correlation_id=str(crisis_id))
 
 
-async def _begin_send(session: AsyncSession, actor: Principal, prepared: Prepared) -> None:
+async def begin_send(session: AsyncSession, actor: Principal, prepared: Prepared) -> None:
+    """Mark the send before the connector call (committed by the job before it calls)."""
     post = prepared.post
     old = post.status
     # manual: approved/failed -> publishing; a claim: publishing -> publishing (the send begins)
@@ -124,8 +119,9 @@ async def _begin_send(session: AsyncSession, actor: Principal, prepared: Prepare
                               "connector": prepared.config.kind, "revision": prepared.revision.number})
 
 
-async def _finish_send(session: AsyncSession, actor: Principal, prepared: Prepared, result: SendResult,
-                       *, retry: bool) -> str:
+async def finish_send(session: AsyncSession, actor: Principal, prepared: Prepared, result: SendResult,
+                      *, retry: bool) -> str:
+    """Record the connector's outcome: published, retry (with backoff), or failed."""
     post, out = prepared.post, prepared.outgoing
     if result.ok:
         fresh = await repository.record_publication(session, {
@@ -157,64 +153,65 @@ async def _finish_send(session: AsyncSession, actor: Principal, prepared: Prepar
     return "failed"
 
 
-async def deliver(maker: async_sessionmaker[AsyncSession], post_id: uuid.UUID, lease: Any,
-                  actor: Principal = SYSTEM) -> str:
-    """The scheduler's send of one claimed post. Returns the outcome."""
-    async with dedicated_session(maker) as session:
-        await fence.hold_shared(session)
-        try:
-            post = await post_moves.lock(session, post_id)
-            if post is None or post.status != State.publishing or post.lease_until != lease \
-                    or post.sending_since is not None:
-                await session.rollback()
-                return "lost"  # frozen, or taken over: not ours to send
-            account = await repository.account(session, post.account_id)
-            crises = await crises_service.in_force_for(session, post.account_id, account.brand_id)
-            if crises:  # nothing goes out on schedule during a crisis
-                await _pause_for_crisis(session, actor, post, crises[0].id)
-                await session.commit()
-                return "paused"
-            try:
-                prepared = await _prepare(session, post)
-            except ContentNotApproved as exc:
-                await post_moves.step(session, post, {"status": _move(post, Action.fail).value, "lease_until": None,
-                                                      "last_error": exc.detail})
-                await audit.record(session, actor, "post.publish_failed", "post", post.id,
-                                   before={"status": "publishing"}, after={"status": "failed", "error": exc.detail})
-                await session.commit()
-                return "failed"
-            await _begin_send(session, actor, prepared)
-            await session.commit()
-            result = await _connector(prepared.config).send(prepared.outgoing)
-            outcome = await _finish_send(session, actor, prepared, result, retry=True)
-            await session.commit()
-            return outcome
-        finally:
-            await fence.release_shared(session)
+async def send(prepared: Prepared) -> SendResult:
+    """The connector call (outside any transaction: the job committed the send's start)."""
+    return await _connector(prepared.config).send(prepared.outgoing)
 
 
-async def run_due(maker: async_sessionmaker[AsyncSession], limit: int = 20, concurrency: int = 8) -> int:
-    """One scheduler pass: claim due posts (SKIP LOCKED) and send them."""
-    async with maker() as session:
-        claimed = await post_moves.claim_due(session, limit, CLAIM_LEASE_SECONDS)
-        if claimed:
-            await audit.record_many(session, SYSTEM, [
-                audit.Entry("post.claimed", "post", pid, after={"status": "publishing"}) for pid, _ in claimed])
-        await session.commit()
-    if not claimed:
-        return 0
-    gate = asyncio.Semaphore(concurrency)
+async def prepare_claimed(session: AsyncSession, actor: Principal, post_id: uuid.UUID,
+                          lease: Any) -> Prepared | str:
+    """The scheduler's last check of a claimed post, under the shared fence: what to send, or
+    the outcome when nothing is sent ("lost": frozen or taken over; "paused": a crisis holds
+    the account now; "failed": the content is not the approved content)."""
+    post = await post_moves.lock(session, post_id)
+    if post is None or post.status != State.publishing or post.lease_until != lease \
+            or post.sending_since is not None:
+        return "lost"
+    account = await repository.account(session, post.account_id)
+    crises = await crises_service.in_force_for(session, post.account_id, account.brand_id)
+    if crises:  # nothing goes out on schedule during a crisis
+        await _pause_for_crisis(session, actor, post, crises[0].id)
+        return "paused"
+    try:
+        return await _prepare(session, post)
+    except ContentNotApproved as exc:
+        await post_moves.step(session, post, {"status": _move(post, Action.fail).value, "lease_until": None,
+                                              "last_error": exc.detail})
+        await audit.record(session, actor, "post.publish_failed", "post", post.id,
+                           before={"status": "publishing"}, after={"status": "failed", "error": exc.detail})
+        return "failed"
 
-    async def one(pid, lease):
-        async with gate:
-            try:
-                return await deliver(maker, pid, lease)
-            except Exception:
-                log.exception("publishing failed", post_id=str(pid))
-                return "error"
 
-    await asyncio.gather(*(one(pid, lease) for pid, lease in claimed))
-    return len(claimed)
+async def authorise_publish(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *,
+                            expected_version: int | None) -> Prepared:
+    """A publish by hand, checked under the shared fence: who may (publishers; under a crisis
+    its responders, and only crisis responses), the version, the transition, the content."""
+    post = await post_moves.lock(session, post_id)
+    if post is None:
+        raise PostNotFound("No such post.")
+    access = await access_service.effective_access(session, principal)
+    account = await repository.account(session, post.account_id)
+    if not access.sees(account.brand_id, account.id):
+        raise PostNotFound("No such post.")
+    crises = await crises_service.in_force_for(session, post.account_id, account.brand_id)
+    # In calm times publishers publish; under a crisis its responders do (crisis leads and
+    # the people the declaration names), and only crisis responses.
+    if not crises and not access.has_role(Role.publisher, brand_id=account.brand_id, account_id=account.id):
+        raise PostActionForbidden("Only a publisher of this account publishes.")
+    if expected_version is not None and expected_version != post.version:
+        raise PreconditionFailed(f"The post is at version {post.version}, not {expected_version}.",
+                                 current_version=post.version, header="If-Match")
+    _move(post, Action.publish)
+    prepared = await _prepare(session, post)
+    blocked = _crisis_block(access, principal, crises, prepared.revision)
+    if blocked:
+        raise CrisisFreeze(blocked, crisis_ids=[str(c.id) for c in crises])
+    return prepared
+
+
+def publish_failed(prepared: Prepared, result: SendResult) -> PublishFailed:
+    return PublishFailed(f"The {prepared.config.kind} connector did not publish: {result.error}.",
+                         connector_status=result.status)
 
 
 async def sweep_abandoned(session: AsyncSession, actor: Principal = SYSTEM) -> int:
@@ -238,47 +235,6 @@ def _crisis_block(access: Access, principal: Principal, crises, rev: PostRevisio
             return ("A crisis is active here: only crisis responses (submitted and approved under the crisis "
                     "stages after it began) are published.")
     return None
-
-
-async def publish_now(maker: async_sessionmaker[AsyncSession], principal: Principal, post_id: uuid.UUID, *,
-                      expected_version: int | None) -> str:
-    async with dedicated_session(maker) as session:
-        await fence.hold_shared(session)
-        try:
-            post = await post_moves.lock(session, post_id)
-            if post is None:
-                raise PostNotFound("No such post.")
-            access = await access_service.effective_access(session, principal)
-            account = await repository.account(session, post.account_id)
-            if not access.sees(account.brand_id, account.id):
-                raise PostNotFound("No such post.")
-            crises = await crises_service.in_force_for(session, post.account_id, account.brand_id)
-            # In calm times publishers publish; under a crisis its responders do (crisis leads and
-            # the people the declaration names), and only crisis responses.
-            if not crises and not access.has_role(Role.publisher, brand_id=account.brand_id, account_id=account.id):
-                raise PostActionForbidden("Only a publisher of this account publishes.")
-            if expected_version is not None and expected_version != post.version:
-                raise PreconditionFailed(f"The post is at version {post.version}, not {expected_version}.",
-                                         current_version=post.version, header="If-Match")
-            _move(post, Action.publish)
-            prepared = await _prepare(session, post)
-            blocked = _crisis_block(access, principal, crises, prepared.revision)
-            if blocked:
-                raise CrisisFreeze(blocked, crisis_ids=[str(c.id) for c in crises])
-            await _begin_send(session, principal, prepared)
-            await session.commit()
-            result = await _connector(prepared.config).send(prepared.outgoing)
-            outcome = await _finish_send(session, principal, prepared, result, retry=False)
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
-        finally:
-            await fence.release_shared(session)
-    if outcome != "published":
-        raise PublishFailed(f"The {prepared.config.kind} connector did not publish: {result.error}.",
-                            connector_status=result.status)
-    return outcome
 
 
 async def retract(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from app.publishing import service as publishing
+from app.publishing import jobs as publishing
 from tests.publishing.conftest import approved, crisis_lead, later, make_due, scheduled
 from tests.publishing.conftest import flow, newsroom  # noqa: F401 - fixtures
 

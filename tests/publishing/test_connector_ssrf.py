@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from starlette.responses import PlainTextResponse, Response
 
-from app.publishing import service as publishing
+from app.publishing import jobs as publishing
 from tests.posts.conftest import person
 from tests.publishing.conftest import (  # noqa: F401 - fixtures
     SECRET,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from app.publishing import service as publishing
+from app.publishing import jobs as publishing
 from tests.publishing.conftest import approved, make_due, scheduled
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from app.publishing import service as publishing
+from app.publishing import jobs as publishing
 from tests.posts.conftest import SCOPES, Person
 from tests.publishing.conftest import gateway, use_webhook  # noqa: F401 - fixture
 

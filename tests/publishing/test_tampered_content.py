@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from app.publishing import service as publishing
+from app.publishing import jobs as publishing
 from tests.publishing.conftest import approved, make_due, scheduled  # noqa: F401 - fixtures
 
 

@@ -1,7 +1,7 @@
 """Offboarding is one use case: access, accounts and the leaver's posts, under one correlation id."""
 from __future__ import annotations
 
-from app.publishing import service as publishing
+from app.publishing import jobs as publishing
 from tests.posts.conftest import Flow, newsroom  # noqa: F401 - fixture
 from tests.publishing.conftest import approved, make_due, scheduled
 
