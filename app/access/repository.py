@@ -227,9 +227,6 @@ async def confirm_grant(session: AsyncSession, grant_id: uuid.UUID, *, by_kind: 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def now(session: AsyncSession) -> datetime:
-    return (await session.execute(select(func.now()))).scalar_one()
-
 
 async def revoke_all_for_user(session: AsyncSession, user_id: uuid.UUID, *, by_kind: str, by_id: uuid.UUID | None,
                               reason: str) -> list[AccessGrant]:

@@ -11,13 +11,30 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import clock
 from app.access import repository
 from app.access.errors import (
-    CannotGrant, GrantAlreadyRevoked, GrantExceedsHolder, GrantExists, GrantNotFound, InvalidGrantScope,
-    LastAdmin, SelfGrant, TrainingRequired, UserNotActive,
+    CannotGrant,
+    GrantAlreadyRevoked,
+    GrantExceedsHolder,
+    GrantExists,
+    GrantNotFound,
+    InvalidGrantScope,
+    LastAdmin,
+    SelfGrant,
+    TrainingRequired,
+    UserNotActive,
 )
 from app.access.policy import (
-    LADDER, ORG_ONLY, TRAINED_ROLES, Access, GrantFact, Role, ScopeKind, effective_role, training_valid,
+    LADDER,
+    ORG_ONLY,
+    TRAINED_ROLES,
+    Access,
+    GrantFact,
+    Role,
+    ScopeKind,
+    effective_role,
+    training_valid,
 )
 from app.audit import service as audit
 from app.config import get_settings
@@ -132,7 +149,7 @@ async def create_grant(session: AsyncSession, principal: Principal, req: GrantRe
     if req.role in ORG_ONLY and kind is not ScopeKind.organization:
         raise InvalidGrantScope(f"The {req.role.value} role is organisation-wide; omit account_id and brand_id.",
                                 pointer="#/role")
-    now = await repository.now(session)
+    now = await clock.transaction_time(session)
     if req.expires_at is not None and req.expires_at <= now:
         raise ValidationFailed("expires_at must be in the future.", pointer="#/expires_at")
     _authorise(access, req.role, brand, req.account_id, req.expires_at)
@@ -260,7 +277,7 @@ async def user_access(session: AsyncSession, principal: Principal, user_id: uuid
         raise NotFound("No such user.")
     access = await effective_access(session, principal)
     visible = access.grants_visible(principal.id if principal.is_user else None)
-    now = await repository.now(session)
+    now = await clock.transaction_time(session)
     trained = training_valid(user["training_valid_until"], user["today"])
     required = get_settings().require_training
     out = []
@@ -280,7 +297,7 @@ async def user_access(session: AsyncSession, principal: Principal, user_id: uuid
 
 async def current_time(session: AsyncSession) -> datetime:
     """The database's clock: expiry is judged by it, never by a replica's local time."""
-    return await repository.now(session)
+    return await clock.transaction_time(session)
 
 
 async def revoke_all_for_user(session: AsyncSession, principal: Principal, user_id: uuid.UUID, *, reason: str,

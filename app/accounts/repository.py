@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +27,14 @@ async def get_account(session: AsyncSession, account_id: uuid.UUID, *, for_updat
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+_FACTS = select(Account.brand_id, Account.platform).where(Account.id == bindparam("account_id"))
+
+
+async def facts(session: AsyncSession, account_id: uuid.UUID):
+    """(brand_id, platform) of an account, unscoped (one prebuilt statement: post reads run it)."""
+    return (await session.execute(_FACTS, {"account_id": account_id})).first()
 
 
 async def brand_exists(session: AsyncSession, brand_id: uuid.UUID) -> bool:

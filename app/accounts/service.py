@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,6 +59,18 @@ async def _visible(session: AsyncSession, access: Access, account_id: uuid.UUID,
     if account is None or not access.sees(account.brand_id, account.id):
         raise AccountNotFound("No such account.")
     return account
+
+
+class AccountFacts(NamedTuple):
+    """What posts and content checks need of an account, whoever asks."""
+    brand_id: uuid.UUID
+    platform: str
+
+
+async def facts(session: AsyncSession, account_id: uuid.UUID) -> AccountFacts | None:
+    """Unscoped: for callers that decide visibility themselves (a post's account)."""
+    row = await repository.facts(session, account_id)
+    return AccountFacts(row[0], row[1]) if row else None
 
 
 async def get_account(session: AsyncSession, principal: Principal, account_id: uuid.UUID) -> Account:

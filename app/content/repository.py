@@ -76,13 +76,6 @@ async def soft_delete(session: AsyncSession, rule_id: uuid.UUID) -> ContentRule 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def account_facts(session: AsyncSession, account_id: uuid.UUID) -> tuple[str, uuid.UUID] | None:
-    """(platform, brand_id) of an account, unscoped: for checks run on behalf of a caller
-    who was authorised elsewhere."""
-    row = (await session.execute(select(Account.platform, Account.brand_id).where(Account.id == account_id))).first()
-    return (row[0], row[1]) if row else None
-
-
 async def applicable_rules(session: AsyncSession, account_id: uuid.UUID, brand_id: uuid.UUID) -> list[ContentRule]:
     stmt = (select(ContentRule)
             .where(ContentRule.deleted_at.is_(None), applying_to(account_id, brand_id))

@@ -25,7 +25,11 @@ from app.audit import service as audit
 from app.brands import service as brands_service
 from app.brands.errors import BrandNotFound
 from app.content import checks, repository
-from app.content.errors import CannotManageRules, ContentRuleNotFound, InvalidContentRule
+from app.content.errors import (
+    CannotManageRules,
+    ContentRuleNotFound,
+    InvalidContentRule,
+)
 from app.models import ContentRule
 from app.pagination import PageParams, cursor_after
 from app.security import Principal
@@ -220,11 +224,10 @@ async def check_post(session: AsyncSession, *, account_id: uuid.UUID, body: str,
     (organisation-wide, its brand's, its own) on this content. No authorisation: the caller
     has already decided that its principal may act on the account. Raises AccountNotFound
     for an unknown account."""
-    facts = await repository.account_facts(session, account_id)
+    facts = await accounts_service.facts(session, account_id)
     if facts is None:
         raise AccountNotFound("No such account.", pointer="#/account_id")
-    platform, brand_id = facts
-    return await _run(session, account_id, brand_id, platform, body=body, link=link, media=media, labels=labels)
+    return await _run(session, account_id, facts.brand_id, facts.platform, body=body, link=link, media=media, labels=labels)
 
 
 async def check_content(session: AsyncSession, principal: Principal, *, account_id: uuid.UUID, body: str,

@@ -17,6 +17,7 @@ from app.crises.schemas import CrisisCreate, CrisisResolve
 from app.graphql import mutation
 from app.graphql.errors import Problem
 from app.graphql.paging import FIRST, Page, page_params
+from app import models
 from app.models import Crisis, CrisisEvent
 from app.pagination import make_page
 from app.security import Scope
@@ -27,11 +28,8 @@ READ = (Scope.posts_read, Scope.posts_write, Scope.crisis_declare, Scope.crisis_
 
 
 # Value names as the posts' enums have them: the same lowercase words as REST.
-@strawberry.enum(description="scheduled: a blackout window ahead; active: in force; resolved")
-class CrisisStatus(StrEnum):
-    scheduled = "scheduled"
-    active = "active"
-    resolved = "resolved"
+CrisisStatus = strawberry.enum(models.CrisisStatus, name="CrisisStatus",
+                               description="scheduled: a blackout window ahead; active: in force; resolved")
 
 
 @strawberry.enum(description="What happens to the posts a crisis paused")

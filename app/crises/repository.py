@@ -6,7 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Uuid, any_, cast, exists, func, insert, or_, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    Uuid,
+    any_,
+    cast,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, Crisis, CrisisEvent
@@ -120,9 +132,3 @@ async def due_windows(session: AsyncSession) -> tuple[list[uuid.UUID], list[uuid
     end = await session.execute(text(
         "SELECT id FROM crises WHERE status = 'active' AND ends_at <= now() FOR UPDATE SKIP LOCKED"))
     return starting, list(end.scalars())
-
-
-async def clock(session: AsyncSession) -> datetime:
-    return (await session.execute(select(func.clock_timestamp()))).scalar_one()
-
-

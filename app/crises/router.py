@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from app.crises import service
+from app.models import CrisisStatus
 from app.crises.schemas import (
     CrisisCreate, CrisisDetail, CrisisRead, CrisisResolve, DeclareRead, PreviewRead, ResolveRead, ScopeRead,
     TimelineEntry,
@@ -74,7 +75,7 @@ async def declare(request: Request, principal: Declare, body: CrisisCreate,
             summary="Crises over anything you can see (organisation-wide ones for everyone), newest first")
 async def list_crises(request: Request, principal: ReadCrises, page: Pagination,
                       status: Annotated[list[str] | None, Query(description="scheduled | active | resolved")] = None):
-    if status and not set(status) <= {"scheduled", "active", "resolved"}:
+    if status and not set(status) <= {s.value for s in CrisisStatus}:
         raise ValidationFailed("status: one of scheduled, active, resolved.", parameter="status")
     rows = await service.list_crises(request_session(request), principal, status=status, page=page)
     items, cursor = make_page(rows, page, lambda c: (c.declared_at.isoformat(), c.id))

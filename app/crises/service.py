@@ -13,16 +13,22 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import fence
+from app import clock, fence
 from app.access import service as access_service
 from app.access.policy import Access, Role
 from app.audit import service as audit
 from app.crises import repository
-from app.crises.errors import BlackoutWindow, CannotDeclare, CrisisActive, CrisisAlreadyResolved, CrisisNotFound
+from app.crises.errors import (
+    BlackoutWindow,
+    CannotDeclare,
+    CrisisActive,
+    CrisisAlreadyResolved,
+    CrisisNotFound,
+)
 from app.errors import NotFound, ValidationFailed
 from app.models import Crisis, CrisisEvent
-from app.posts import moves as post_moves
 from app.pagination import PageParams, cursor_after
+from app.posts import moves as post_moves
 from app.security import Principal, PrincipalKind
 
 
@@ -71,7 +77,7 @@ async def _validate(session: AsyncSession, d: Declaration) -> None:
     for i, x in enumerate(d.responders):
         if x not in found:
             raise NotFound(f"No such user {x}.", pointer=f"#/responders/{i}")
-    now = await repository.clock(session)
+    now = await clock.wall_clock(session)
     if d.ends_at is not None and d.ends_at <= now:
         raise ValidationFailed("ends_at must be in the future.", pointer="#/ends_at")
 
@@ -83,7 +89,7 @@ def _scope(d: Declaration) -> dict[str, Any]:
 async def preview(session: AsyncSession, principal: Principal, d: Declaration) -> int:
     await _authorise(session, principal)
     await _validate(session, d)
-    now = await repository.clock(session)
+    now = await clock.wall_clock(session)
     starts = d.starts_at if d.starts_at and d.starts_at > now else None
     return await post_moves.count_freezable(session, d.scope_kind,
                                             post_moves.scope_params(d.brand_ids, d.account_ids), (starts, d.ends_at))
@@ -112,7 +118,7 @@ def _pause_audit(principal: Principal, crisis_id: uuid.UUID):
 async def declare(session: AsyncSession, principal: Principal, d: Declaration) -> tuple[Crisis, list[uuid.UUID]]:
     await _authorise(session, principal)
     await _validate(session, d)
-    started = await repository.clock(session)
+    started = await clock.wall_clock(session)
     immediate = d.starts_at is None or d.starts_at <= started
     crisis_id = uuid.uuid4()
     # Waits for every publish and schedule in flight; those that start now wait for this
@@ -123,7 +129,7 @@ async def declare(session: AsyncSession, principal: Principal, d: Declaration) -
         "id": crisis_id, "severity": d.severity, **_scope(d), "reason": d.reason, "responders": d.responders,
         "status": "active" if immediate else "scheduled", "starts_at": d.starts_at, "ends_at": d.ends_at,
         "declared_by_kind": str(principal.kind), "declared_by_id": principal.id,
-        "activated_at": await repository.clock(session) if immediate else None,
+        "activated_at": await clock.wall_clock(session) if immediate else None,
     })
     # A crisis holds the slots before its end (ends_at; none: all of them). A window ahead
     # pauses, now, what is already scheduled inside it; what falls due before then freezes
@@ -151,7 +157,7 @@ async def activate_window(session: AsyncSession, principal: Principal, crisis_id
         return None
     await fence.take_exclusive(session)
     paused = await _freeze(session, principal, crisis, (None, crisis.ends_at))
-    now = await repository.clock(session)
+    now = await clock.wall_clock(session)
     await repository.update_crisis(session, crisis_id, {"status": "active", "activated_at": now,
                                                         "paused_count": crisis.paused_count + paused})
     await repository.add_event(session, crisis_id, "window_started", str(principal.kind), principal.id,
@@ -187,7 +193,7 @@ async def resolve(session: AsyncSession, principal: Principal, crisis_id: uuid.U
         after_expr=f"jsonb_build_object('status', status, 'resolution', '{resolution}')", group_by="status",
         correlation_id=str(crisis_id)))
     counts = {**{k: 0 for k in _OUTCOMES[resolution]}, **counts, "still_paused": held}
-    now = await repository.clock(session)
+    now = await clock.wall_clock(session)
     resolved = await repository.update_crisis(session, crisis_id, {
         "status": "resolved", "resolved_at": now, "resolved_by_kind": str(principal.kind),
         "resolved_by_id": principal.id, "resolution": resolution, "resolution_note": note, "outcome": counts})
@@ -278,12 +284,12 @@ async def open_crises(session: AsyncSession) -> list[Crisis]:
 
 
 async def now(session: AsyncSession) -> datetime:
-    return await repository.clock(session)
+    return await clock.wall_clock(session)
 
 
 async def visible_in_force(session: AsyncSession, access: Access) -> list[Crisis]:
     """Crises in force over anything this caller can see (for /v1/me and post responses)."""
-    now_ = await repository.clock(session)
+    now_ = await clock.wall_clock(session)
     crises = [c for c in await repository.open_crises(session) if in_force(c, now_)]
     readable = await _readable_of(session, access)
     return [c for c in crises if await _covers_readable(session, c, readable)]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, String, Text, Uuid, text
@@ -11,6 +12,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.models.base import Base, created_at, uuid_pk
 
 
+class CrisisStatus(StrEnum):
+    """scheduled: a blackout window ahead; active: in force; resolved. The one declaration
+    (the CLI keeps its own copy so that it starts without importing the service)."""
+
+    scheduled = "scheduled"
+    active = "active"
+    resolved = "resolved"
+
+
 class Crisis(Base):
     """A freeze over a scope. ``scheduled`` = a blackout window ahead; ``active`` = in force."""
 
@@ -18,7 +28,7 @@ class Crisis(Base):
     __table_args__ = (
         CheckConstraint("severity BETWEEN 1 AND 4", name="severity"),
         CheckConstraint("scope_kind IN ('organization','brands','accounts')", name="scope_kind"),
-        CheckConstraint("status IN ('scheduled','active','resolved')", name="status"),
+        CheckConstraint("status IN (" + ",".join(f"'{s.value}'" for s in CrisisStatus) + ")", name="status"),
         CheckConstraint("resolution IS NULL OR resolution IN ('review','resume','cancel')", name="resolution"),
         CheckConstraint("ends_at IS NULL OR starts_at IS NULL OR ends_at > starts_at", name="window"),
         Index("ix_crises_open", "status", postgresql_where=text("status <> 'resolved'")),

@@ -31,11 +31,6 @@ async def get_post(session: AsyncSession, post_id: uuid.UUID, *, for_update: boo
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def account_facts(session: AsyncSession, account_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
-    row = (await session.execute(select(Account.brand_id, Account.platform).where(Account.id == account_id))).first()
-    return (row[0], row[1]) if row else None
-
-
 async def get_revision(session: AsyncSession, post_id: uuid.UUID, number: int) -> PostRevision | None:
     stmt = (select(PostRevision).where(PostRevision.post_id == post_id, PostRevision.number == number)
             .execution_options(populate_existing=True))
@@ -123,9 +118,6 @@ async def flag_missed(session: AsyncSession, limit: int = 1000) -> list[Post]:
             .returning(Post).execution_options(synchronize_session=False))
     return list((await session.execute(stmt)).scalars())
 
-
-async def now(session: AsyncSession) -> datetime:
-    return (await session.execute(select(func.now()))).scalar_one()
 
 
 async def account_brands(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:

@@ -14,24 +14,44 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import fence
+from app import clock, fence
 from app.access import service as access_service
 from app.access.policy import Access, Role
-from app.approvals import service as approvals_service
+from app.accounts import service as accounts_service
 from app.approvals import review
+from app.approvals import service as approvals_service
 from app.approvals.errors import SelfApproval
 from app.audit import service as audit
 from app.content import service as content_service
 from app.crises import service as crises_service
-from app.errors import ConcurrentUpdate, NotFound, PreconditionFailed, PreconditionRequired, ValidationFailed
+from app.errors import (
+    ConcurrentUpdate,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    ValidationFailed,
+)
 from app.models import Post, PostRevision
 from app.pagination import PageParams, cursor_after
 from app.posts import repository
 from app.posts.errors import (
-    ApprovalStale, ContentBlocked, InvalidTransition, PostActionForbidden, PostNotFound, RevisionMismatch,
+    ApprovalStale,
+    ContentBlocked,
+    InvalidTransition,
+    PostActionForbidden,
+    PostNotFound,
+    RevisionMismatch,
     ScheduleInvalid,
 )
-from app.posts.workflow import Action, IllegalTransition, Outcome, State, allowed, can, transition
+from app.posts.workflow import (
+    Action,
+    IllegalTransition,
+    Outcome,
+    State,
+    allowed,
+    can,
+    transition,
+)
 from app.security import Principal
 
 CONTENT_FIELDS = ("body", "link", "media", "labels")
@@ -77,10 +97,10 @@ async def _load(session: AsyncSession, principal: Principal, post_id: uuid.UUID,
     if post is None:
         raise PostNotFound("No such post.")
     access = await access_service.effective_access(session, principal)
-    facts = await repository.account_facts(session, post.account_id)
-    if facts is None or not access.sees(facts[0], post.account_id):
+    facts = await accounts_service.facts(session, post.account_id)
+    if facts is None or not access.sees(facts.brand_id, post.account_id):
         raise PostNotFound("No such post.")
-    return Ctx(post, access, facts[0], facts[1])
+    return Ctx(post, access, facts.brand_id, facts.platform)
 
 
 
@@ -139,15 +159,15 @@ async def _save(session: AsyncSession, post: Post, values: dict[str, Any]) -> Po
 
 
 async def _future(session: AsyncSession, when: datetime, pointer: str = "#/scheduled_at") -> None:
-    if when <= await repository.now(session):
+    if when <= await clock.transaction_time(session):
         raise ScheduleInvalid("scheduled_at must be in the future.", pointer=pointer)
 
 
 async def _view(session: AsyncSession, post: Post) -> PostView:
     rev = await repository.get_revision(session, post.id, post.revision)
     assert rev is not None
-    facts = await repository.account_facts(session, post.account_id)
-    crises = await crises_service.in_force_for(session, post.account_id, facts[0]) if facts else []
+    facts = await accounts_service.facts(session, post.account_id)
+    crises = await crises_service.in_force_for(session, post.account_id, facts.brand_id) if facts else []
     stuck = await _stuck(session, [post])
     return PostView(post, rev, await _missed(session, post), [c.id for c in crises], stuck.get(post.id, []))
 
@@ -160,7 +180,7 @@ async def _missed(session: AsyncSession, post: Post) -> bool:
     if post.missed_schedule:
         return True
     return (post.status in repository.MISSING_STATES and post.scheduled_at is not None
-            and post.scheduled_at <= await repository.now(session))
+            and post.scheduled_at <= await clock.transaction_time(session))
 
 
 # --- create, read, edit -------------------------------------------------------------------
@@ -170,10 +190,10 @@ async def create_post(session: AsyncSession, principal: Principal, *, account_id
                       scheduled_at: datetime | None, source: str = "api",
                       external_ref: str | None = None) -> PostView:
     access = await access_service.effective_access(session, principal)
-    facts = await repository.account_facts(session, account_id)
-    if facts is None or not access.sees(facts[0], account_id):
+    facts = await accounts_service.facts(session, account_id)
+    if facts is None or not access.sees(facts.brand_id, account_id):
         raise NotFound("No such account.", pointer="#/account_id")
-    if not access.has_role(Role.contributor, brand_id=facts[0], account_id=account_id):
+    if not access.has_role(Role.contributor, brand_id=facts.brand_id, account_id=account_id):
         raise PostActionForbidden("Only contributors of this account write posts for it.")
     if scheduled_at is not None:
         await _future(session, scheduled_at)
@@ -206,7 +226,7 @@ async def list_posts(session: AsyncSession, principal: Principal, *, page: PageP
                                         where=review.stuck_clause(stuck) if stuck is not None else None, **filters)
     revs = {(r.post_id, r.number): r for r in await repository.revisions_of(
         session, [(p.id, p.revision) for p in posts])}
-    now = await repository.now(session)
+    now = await clock.transaction_time(session)
     crises = [c for c in await crises_service.open_crises(session) if crises_service.in_force(c, now)]
     brands = await repository.account_brands(session, list({p.account_id for p in posts})) if crises else {}
     stuck = await _stuck(session, posts)

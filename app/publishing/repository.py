@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, AccountConnector, Publication
 
+
 async def account(session: AsyncSession, account_id: uuid.UUID) -> Account | None:
     return (await session.execute(select(Account).where(Account.id == account_id))).scalar_one_or_none()
 
@@ -53,7 +54,3 @@ async def publications(session: AsyncSession, post_ids: list[uuid.UUID] | None =
     if account_id is not None:
         stmt = stmt.where(Publication.account_id == account_id)
     return list((await session.execute(stmt)).scalars())
-
-
-async def now(session: AsyncSession):
-    return (await session.execute(select(func.now()))).scalar_one()

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import clock
 from app.access import service as access_service
 from app.access.policy import Access, Role
 from app.audit import service as audit
@@ -23,8 +24,8 @@ from app.config import get_settings
 from app.crises import service as crises_service
 from app.errors import NotFound, PreconditionFailed
 from app.models import AccountConnector, Post, PostRevision
-from app.posts.errors import InvalidTransition, PostActionForbidden, PostNotFound
 from app.posts import moves as post_moves
+from app.posts.errors import InvalidTransition, PostActionForbidden, PostNotFound
 from app.posts.service import content_hash
 from app.posts.workflow import Action, IllegalTransition, State, allowed, transition
 from app.publishing import repository
@@ -38,7 +39,12 @@ from app.publishing.connectors import (
     url_host,
     vet_destination,
 )
-from app.publishing.errors import ConnectorDestinationRefused, ContentNotApproved, CrisisFreeze, PublishFailed
+from app.publishing.errors import (
+    ConnectorDestinationRefused,
+    ContentNotApproved,
+    CrisisFreeze,
+    PublishFailed,
+)
 from app.security import SYSTEM, Principal
 
 log = structlog.get_logger("socialgov.publishing")
@@ -110,7 +116,7 @@ async def begin_send(session: AsyncSession, actor: Principal, prepared: Prepared
     target = State.publishing if post.status == State.publishing else _move(post, Action.publish)
     await post_moves.step(session, post, {
         "status": target.value, "publish_attempts": prepared.outgoing.attempt,
-        "sending_since": await repository.now(session), "next_attempt_at": None,
+        "sending_since": await clock.transaction_time(session), "next_attempt_at": None,
         "lease_until": None})
     # the lease covers the connector call and a margin
     await post_moves.lease(session, post.id, prepared.config.timeout_seconds + 30)
@@ -132,7 +138,7 @@ async def finish_send(session: AsyncSession, actor: Principal, prepared: Prepare
         if not fresh:  # cannot happen while the claim works; if it ever does, never publish twice
             log.error("post already has a publication", post_id=str(post.id))
         await post_moves.step(session, post, {
-            "status": _move(post, Action.published).value, "published_at": await repository.now(session),
+            "status": _move(post, Action.published).value, "published_at": await clock.transaction_time(session),
             "sending_since": None, "lease_until": None, "last_error": None})
         await audit.record(session, actor, "post.published", "post", post.id, before={"status": "publishing"},
                            after={"status": "published", "revision": out.revision, "content_hash": out.content_hash,
