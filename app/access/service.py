@@ -14,27 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import clock
 from app.access import repository
 from app.access.errors import (
-    CannotGrant,
-    GrantAlreadyRevoked,
-    GrantExceedsHolder,
-    GrantExists,
-    GrantNotFound,
-    InvalidGrantScope,
-    LastAdmin,
-    SelfGrant,
-    TrainingRequired,
-    UserNotActive,
+    CannotGrant, GrantAlreadyRevoked, GrantExceedsHolder, GrantExists, GrantNotFound, InvalidGrantScope, LastAdmin,
+    SelfGrant, TrainingRequired, UserNotActive,
 )
 from app.access.policy import (
-    LADDER,
-    ORG_ONLY,
-    TRAINED_ROLES,
-    Access,
-    GrantFact,
-    Role,
-    ScopeKind,
-    effective_role,
-    training_valid,
+    LADDER, ORG_ONLY, TRAINED_ROLES, Access, GrantFact, Role, ScopeKind, effective_role, training_valid,
 )
 from app.audit import service as audit
 from app.config import get_settings

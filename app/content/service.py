@@ -25,11 +25,7 @@ from app.audit import service as audit
 from app.brands import service as brands_service
 from app.brands.errors import BrandNotFound
 from app.content import checks, repository
-from app.content.errors import (
-    CannotManageRules,
-    ContentRuleNotFound,
-    InvalidContentRule,
-)
+from app.content.errors import CannotManageRules, ContentRuleNotFound, InvalidContentRule
 from app.models import ContentRule
 from app.pagination import PageParams, cursor_after
 from app.security import Principal

@@ -18,13 +18,7 @@ from app.access import service as access_service
 from app.access.policy import Access, Role
 from app.audit import service as audit
 from app.crises import repository
-from app.crises.errors import (
-    BlackoutWindow,
-    CannotDeclare,
-    CrisisActive,
-    CrisisAlreadyResolved,
-    CrisisNotFound,
-)
+from app.crises.errors import BlackoutWindow, CannotDeclare, CrisisActive, CrisisAlreadyResolved, CrisisNotFound
 from app.errors import NotFound, ValidationFailed
 from app.models import Crisis, CrisisEvent
 from app.pagination import PageParams, cursor_after

@@ -24,34 +24,15 @@ from app.approvals.errors import SelfApproval
 from app.audit import service as audit
 from app.content import service as content_service
 from app.crises import service as crises_service
-from app.errors import (
-    ConcurrentUpdate,
-    NotFound,
-    PreconditionFailed,
-    PreconditionRequired,
-    ValidationFailed,
-)
+from app.errors import ConcurrentUpdate, NotFound, PreconditionFailed, PreconditionRequired, ValidationFailed
 from app.models import Post, PostRevision
 from app.pagination import PageParams, cursor_after
 from app.posts import repository
 from app.posts.errors import (
-    ApprovalStale,
-    ContentBlocked,
-    InvalidTransition,
-    PostActionForbidden,
-    PostNotFound,
-    RevisionMismatch,
+    ApprovalStale, ContentBlocked, InvalidTransition, PostActionForbidden, PostNotFound, RevisionMismatch,
     ScheduleInvalid,
 )
-from app.posts.workflow import (
-    Action,
-    IllegalTransition,
-    Outcome,
-    State,
-    allowed,
-    can,
-    transition,
-)
+from app.posts.workflow import Action, IllegalTransition, Outcome, State, allowed, can, transition
 from app.security import Principal
 
 CONTENT_FIELDS = ("body", "link", "media", "labels")

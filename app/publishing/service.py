@@ -30,21 +30,10 @@ from app.posts.service import content_hash
 from app.posts.workflow import Action, IllegalTransition, State, allowed, transition
 from app.publishing import repository
 from app.publishing.connectors import (
-    ConnectorConfig,
-    DestinationRefused,
-    Outgoing,
-    SendResult,
-    backoff_seconds,
-    connector_for,
-    url_host,
+    ConnectorConfig, DestinationRefused, Outgoing, SendResult, backoff_seconds, connector_for, url_host,
     vet_destination,
 )
-from app.publishing.errors import (
-    ConnectorDestinationRefused,
-    ContentNotApproved,
-    CrisisFreeze,
-    PublishFailed,
-)
+from app.publishing.errors import ConnectorDestinationRefused, ContentNotApproved, CrisisFreeze, PublishFailed
 from app.security import SYSTEM, Principal
 
 log = structlog.get_logger("socialgov.publishing")
