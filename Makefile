@@ -32,5 +32,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/freeze.py
 	$(BIN)/python bench/schedule.py
 
+# A crisis declared alone and while 3 abusive 750 KB GraphQL documents are in flight (bench/graphql_abuse.py).
+.PHONY: bench-graphql
+bench-graphql: $(STAMP)
+	$(BIN)/python bench/graphql_abuse.py
+
 clean:
 	rm -rf $(VENV) .socialgov

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     # GraphQL limits applied before the document is parsed (bytes, lexical tokens), then after
     # parsing and before execution (depth, aliases, root fields).
     graphql_max_document_bytes: int = 16384
-    graphql_max_tokens: int = 2000
+    graphql_max_tokens: int = 600
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 30
     graphql_max_root_fields: int = 20

@@ -415,3 +415,75 @@ def install_error_handlers(app: FastAPI) -> None:
         # Normally RequestContextMiddleware answers first (with the request id bound).
         log.error("unhandled error", exc_info=exc)
         return problem_response(request, InternalError("An internal error occurred."))
+
+
+# --- request bodies over the cap ------------------------------------------------------------
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive`` (a Starlette HTTPException, so FastAPI's body reading lets it
+    through to the error handlers, which render it as a 413 ``payload-too-large`` problem)."""
+
+    def __init__(self, max_bytes: int):
+        super().__init__(413, f"The request body is over the limit of {max_bytes} bytes.")
+
+
+class BodyLimitMiddleware:
+    """Refuses every request body over ``max_bytes`` with a 413 problem, whether its size is
+    announced (Content-Length) or counted as the chunks arrive.
+
+    Why not FastAPI's ``max_body_size``: Starlette's limiter under it answers ``text/plain``,
+    and replaces any answer to an over-long Content-Length with that text. Here the error is
+    raised from ``receive``, so the route that reads the body answers with its own problem (the
+    GraphQL route adds GraphQL's ``errors``); a route that answers without reading the body has
+    its answer replaced by the problem, as Starlette does. Bodies are never buffered here.
+    """
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        announced = _content_length(scope)
+        too_long = announced is not None and announced > self.max_bytes
+        state = {"received": 0, "refused": False, "replaced": False}
+
+        async def limited_receive():
+            if too_long:
+                state["refused"] = True
+                raise BodyTooLarge(self.max_bytes)
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > self.max_bytes:
+                    state["refused"] = True
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def guarded_send(message):
+            if state["replaced"]:
+                return
+            if message["type"] == "http.response.start" and too_long and not state["refused"]:
+                # Answered without reading the announced body: refuse it all the same.
+                state["replaced"] = True
+                response = problem_response(Request(scope), PayloadTooLarge(BodyTooLarge(self.max_bytes).detail))
+                await response(scope, _empty_body, send)
+                return
+            await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+
+def _content_length(scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _empty_body():
+    return {"type": "http.request", "body": b"", "more_body": False}

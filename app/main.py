@@ -15,11 +15,11 @@ from app.approvals.router import router as approvals_router
 from app.audit import service as audit_service
 from app.audit.router import router as audit_router
 from app.brands.router import router as brands_router
+from app.config import Settings, get_settings
 from app.content.router import router as content_router
 from app.crises.router import router as crises_router
-from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker, head_revision
-from app.errors import install_error_handlers
+from app.errors import BodyLimitMiddleware, install_error_handlers
 from app.graphql.router import graphql_router
 from app.health.router import router as health_router
 from app.me import router as me_router
@@ -77,12 +77,14 @@ def create_app(settings: Settings | None = None,
         version="1.0.0",
         summary="Who may say what, on which account, when — and who can stop it.",
         lifespan=lifespan,
-        max_body_size=1_048_576,  # 1 MiB: nothing the API takes is bigger; larger is a 413 problem
     )
     app.state.settings = settings
     app.state.sessionmaker = sessionmaker
     app.state.head_revision = head_revision()
     install_error_handlers(app)
+    # 1 MiB: nothing the API takes is bigger; larger is a 413 problem (not FastAPI's max_body_size,
+    # whose 413 is text/plain).
+    app.add_middleware(BodyLimitMiddleware, max_bytes=1_048_576)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
     for router in (health_router, metrics_router, me_router, tokens_router, users_router, brands_router, accounts_router,

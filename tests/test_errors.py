@@ -463,3 +463,128 @@ class TestControlCharacters:
         body = problem(await api.get(path, **{parameter: "a\nb"}), 422)
         assert where(body, "parameter") == [parameter]
         assert "U+000A LF at position 1" in body["detail"]
+
+
+# --- GraphQL's transport and oversized bodies -----------------------------------------------
+
+def graphql_problem(r: httpx.Response, status: int, code: str) -> dict:
+    """A problem document whose ``errors`` GraphQL clients read too."""
+    body = problem(r, status, code)
+    first = body["errors"][0]
+    assert first["message"] == body["detail"], body
+    assert first["extensions"]["code"] == code and first["extensions"]["status"] == status, body
+    assert "data" not in body
+    return body
+
+
+class TestGraphQLTransport:
+    """Strawberry answered these with plain-text 400s; /graphql answers as REST does."""
+
+    async def test_a_mutation_over_get_is_405(self, api, session):
+        before = await count(session, "posts")
+        r = await api.client.get("/graphql", params={"query": 'mutation { createPost(input: {accountId: '
+                                                               '"00000000-0000-0000-0000-000000000000", body: "x"}) '
+                                                               "{ __typename } }"},
+                                 headers=api.h(Accept="application/json"))
+        body = graphql_problem(r, 405, "method-not-allowed")
+        assert r.headers["allow"] == "POST" and body["allowed_methods"] == ["POST"]
+        assert await count(session, "posts") == before
+
+    async def test_a_query_over_get_runs(self, api):
+        r = await api.client.get("/graphql", params={"query": "{ __typename }"}, headers=api.h(Accept="application/json"))
+        assert r.status_code == 200 and r.json() == {"data": {"__typename": "Query"}}, r.text
+
+    async def test_an_empty_body(self, api):
+        body = graphql_problem(await raw_post(api, "/graphql", b""), 422, "validation-error")
+        assert where(body, "pointer") == ["#"]
+
+    @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/graphql",
+                                              "multipart/form-data; boundary=x"])
+    async def test_a_wrong_content_type_is_415(self, api, content_type):
+        r = await raw_post(api, "/graphql", b'{"query": "{ __typename }"}', **{"content-type": content_type})
+        body = graphql_problem(r, 415, "unsupported-media-type")
+        assert where(body, "header") == ["Content-Type"]
+
+    async def test_no_content_type_is_415(self, api):
+        r = await api.client.post("/graphql", content=b'{"query": "{ __typename }"}', headers=api.h())
+        graphql_problem(r, 415, "unsupported-media-type")
+
+    @pytest.mark.parametrize("content", [b'{"query": ', b"query { __typename }", b"\xff\xfe{}"])
+    async def test_a_body_that_is_not_json(self, api, content):
+        body = graphql_problem(await raw_post(api, "/graphql", content), 422, "malformed-json")
+        assert where(body, "pointer") == ["#"]
+
+    @pytest.mark.parametrize(("content", "pointer"), [
+        (b"{}", "#/query"), (b'{"query": null}', "#/query"), (b'{"query": ""}', "#/query"),
+        (b'{"query": 42}', "#/query"), (b'{"query": "{ __typename }", "variables": []}', "#/variables"),
+        (b'{"query": "{ __typename }", "operationName": 1}', "#/operationName"),
+        (b'{"query": "{ __typename }", "extensions": "x"}', "#/extensions"),
+        (b'[{"query": "{ __typename }"}]', "#"), (b'"{ __typename }"', "#"),
+    ])
+    async def test_a_body_without_a_usable_query(self, api, content, pointer):
+        body = graphql_problem(await raw_post(api, "/graphql", content), 422, "validation-error")
+        assert where(body, "pointer") == [pointer]
+
+    async def test_get_without_a_query(self, api):
+        r = await api.client.get("/graphql", headers=api.h(Accept="application/json"))
+        body = graphql_problem(r, 422, "validation-error")
+        assert where(body, "parameter") == ["query"]
+
+    async def test_get_with_variables_that_are_not_json(self, api):
+        r = await api.client.get("/graphql", params={"query": "{ __typename }", "variables": "{nope"},
+                                 headers=api.h(Accept="application/json"))
+        assert where(graphql_problem(r, 422, "validation-error"), "parameter") == ["variables"]
+
+    async def test_a_browser_still_gets_graphiql(self, api):
+        r = await api.client.get("/graphql", headers={"Accept": "text/html"})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+
+    async def test_a_bad_token_speaks_graphql_too(self, client):
+        r = await client.post("/graphql", json={"query": "{ me { name } }"}, headers={"Authorization": "Bearer sgv_nope"})
+        assert where(graphql_problem(r, 401, "unauthenticated"), "header") == ["Authorization"]
+
+    async def test_two_operations_without_operation_name(self, api):
+        r = await api.client.post("/graphql", json={"query": "query A { __typename } query B { me { name } }"},
+                                  headers=api.h())
+        assert where(graphql_problem(r, 400, "operation-name-required"), "pointer") == ["#/operationName"]
+
+    async def test_a_document_over_the_cap_is_413(self, api):
+        r = await api.client.post("/graphql", json={"query": "{" + " __typename" * 2000 + " }"}, headers=api.h())
+        body = graphql_problem(r, 413, "query-too-large")
+        assert body["limit"] == "graphql_max_document_bytes" and body["maximum"] == 16384  # the default
+
+
+class TestOversizedBodies:
+    """Over 1 MiB, announced or not, on any route: a 413 problem (FastAPI's limiter answered
+    text/plain when the Content-Length announced it)."""
+
+    BIG = b'{"name": "' + b"x" * 1_100_000 + b'"}'
+
+    async def test_announced_by_content_length(self, api, session):
+        before = await count(session, "brands")
+        r = await raw_post(api, "/v1/brands", self.BIG)
+        assert r.request.headers["content-length"] == str(len(self.BIG))
+        body = problem(r, 413, "payload-too-large")
+        assert "1048576" in body["detail"]
+        assert await count(session, "brands") == before
+
+    async def test_chunked(self, api):
+        async def chunks():
+            for i in range(0, len(self.BIG), 65536):
+                yield self.BIG[i:i + 65536]
+
+        r = await api.client.post("/v1/brands", content=chunks(), headers=api.h(**JSON))
+        assert "content-length" not in r.request.headers
+        problem(r, 413, "payload-too-large")
+
+    async def test_on_a_route_that_reads_no_body(self, api):
+        r = await api.client.request("DELETE", f"/v1/tokens/{uuid.uuid4()}", content=self.BIG, headers=api.h(**JSON))
+        problem(r, 413, "payload-too-large")
+
+    async def test_on_graphql(self, api):
+        graphql_problem(await raw_post(api, "/graphql", self.BIG), 413, "payload-too-large")
+
+    async def test_a_body_at_the_cap_is_read(self, api):
+        content = b'{"name": "' + b" " * (1_048_576 - 25) + b'at the cap"}'
+        r = await raw_post(api, "/v1/brands", content + b" " * (1_048_576 - len(content)))
+        assert r.status_code != 413, r.text

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +29,9 @@ from app.db import request_session
 from app.errors import InsufficientScope, InvalidIdempotencyKey, Unauthenticated
 from app.graphql.loaders import Loaders
 from app.security import Principal, Scope, optional_principal
+
+if TYPE_CHECKING:
+    from app.graphql.limits import PreparedRequest
 
 
 class Context(BaseContext):
@@ -71,6 +74,11 @@ class Context(BaseContext):
     @property
     def path(self) -> str:
         return self._request.url.path
+
+    @property
+    def prepared(self) -> PreparedRequest | None:
+        """The request as app/graphql/router.py read, parsed and measured it (None if it did not)."""
+        return getattr(self._request.state, "graphql", None)
 
     def reset_loaders(self) -> None:
         """After a mutation: nothing cached before it may describe the world after it."""

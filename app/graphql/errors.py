@@ -5,6 +5,9 @@
   never leak.
 - Mutations: expected failures are data, a ``Problem`` member of the result union
   (app/graphql/mutation.py).
+- The request itself (transport, limits, which operation): refused before anything runs, as
+  REST refuses it — problem+json with the HTTP status — whose ``errors`` member is also
+  GraphQL's (``message``, ``extensions.code``), so GraphQL clients read it too.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from app.errors import AppError
+from app.errors import AppError, MethodNotAllowed
 
 if TYPE_CHECKING:
     from app.content.graphql import FindingType
@@ -43,6 +46,89 @@ class AppErrorExtension(MaskErrors):
             elif original is None and error.message == "Internal server error":
                 error.extensions = {**(error.extensions or {}), "code": "internal-error", "status": 500}
         return processed
+
+
+# --- the request refused before it runs ---------------------------------------------------
+
+class QueryLimitExceeded(AppError):
+    """The document is over one of the limits of app/graphql/limits.py, named in ``limit``
+    (the setting) with its ``maximum`` and the document's ``actual`` value."""
+
+    code = "query-limit-exceeded"
+    title = "The GraphQL document is over a limit"
+    status = 400
+
+    def __init__(self, detail: str, *, limit: str, maximum: int, actual: int | None):
+        super().__init__(detail, limit=limit, maximum=maximum, **({} if actual is None else {"actual": actual}))
+
+
+class QueryTooLarge(QueryLimitExceeded):
+    code = "query-too-large"
+    title = "The GraphQL document is too large"
+    status = 413
+
+
+class TooManyTokens(QueryLimitExceeded):
+    code = "query-too-many-tokens"
+    title = "The GraphQL document has too many tokens"
+
+
+class QueryTooDeep(QueryLimitExceeded):
+    code = "query-too-deep"
+    title = "The GraphQL operation is nested too deeply"
+
+
+class TooManyAliases(QueryLimitExceeded):
+    code = "query-too-many-aliases"
+    title = "The GraphQL operation uses too many aliases"
+
+
+class TooManyRootFields(QueryLimitExceeded):
+    code = "query-too-many-root-fields"
+    title = "The GraphQL operation selects too many root fields"
+
+
+class OperationNameRequired(AppError):
+    code = "operation-name-required"
+    title = "The document has several operations; operationName must name one"
+    status = 400
+
+
+class UnknownOperation(AppError):
+    code = "unknown-operation"
+    title = "The document has no such operation"
+    status = 400
+
+
+class MutationOverGet(MethodNotAllowed):
+    """GET must not change anything (GraphQL over HTTP): mutations are POSTed."""
+
+    def __init__(self, detail: str):
+        super().__init__(detail, allowed_methods=["POST"])
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": "POST"}
+
+
+_GRAPHQL_EXTENSIONS = ("limit", "maximum", "actual", "allowed_methods", "required_scopes")
+
+
+def as_request_error(exc: AppError) -> AppError:
+    """``exc`` with GraphQL's ``errors`` in its problem document: each entry keeps REST's members
+    (``detail`` and where: ``pointer``, ``parameter``, ``header``) and gains ``message`` and
+    ``extensions`` (``code``, ``status``, the limit's figures)."""
+    entries = exc.extra.get("errors")
+    if not (isinstance(entries, list) and entries and all(isinstance(e, dict) for e in entries)):
+        where = exc.location()
+        entries = [{"detail": exc.detail, **({where[0]: where[1]} if where else {})}]
+    extensions = {"code": exc.code, "status": exc.status,
+                  **{camel(k): exc.extra[k] for k in _GRAPHQL_EXTENSIONS if k in exc.extra}}
+    exc.extra["errors"] = [
+        {"message": exc.detail if len(entries) == 1 else str(e.get("detail") or exc.detail), **e,
+         "extensions": extensions}
+        for e in entries
+    ]
+    return exc
 
 
 # --- expected errors of mutations, as union members ---------------------------------------

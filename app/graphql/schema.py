@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
 from app.approvals.graphql import ApprovalsMutation, ApprovalsQuery
 from app.content.graphql import ContentMutation, ContentQuery
 from app.crises.graphql import CrisesMutation, CrisesQuery
 from app.graphql.errors import AppErrorExtension, Problem
+from app.graphql.limits import PreparedDocument
 from app.graphql.me import MeQuery
 from app.graphql.mutation import ReplayedExtension
 from app.posts.graphql import PostsMutation, PostsQuery
@@ -28,6 +28,9 @@ schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     types=[Problem],
-    extensions=[AppErrorExtension, ReplayedExtension, lambda: QueryDepthLimiter(max_depth=10),
-                lambda: MaxAliasesLimiter(max_alias_count=30)],
+    # Depth, aliases and root fields are checked (from the settings) before the context is even
+    # built, in app/graphql/router.py; PreparedDocument hands Strawberry that parsed document and
+    # applies the same limits when the schema runs outside HTTP. (Strawberry's QueryDepthLimiter
+    # and MaxAliasesLimiter re-walk a fragment at each spread: exponential in fragment chains.)
+    extensions=[AppErrorExtension, ReplayedExtension, PreparedDocument],
 )
