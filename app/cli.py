@@ -28,15 +28,15 @@ def _settings() -> Settings:
     return get_settings()
 
 
-async def _with_session(url: str, fn):
+async def _with_session(url: str, fn, name: str = "cli"):
+    """One CLI command's unit of work (app/uow.py), committed when ``fn`` returns."""
     from app.db import create_engine, create_sessionmaker
+    from app.uow import job
 
     engine = create_engine(url, pool_size=2, max_overflow=0)
     try:
-        async with create_sessionmaker(engine)() as session:
-            result = await fn(session)
-            await session.commit()
-            return result
+        async with job(create_sessionmaker(engine), name) as uow:
+            return await fn(uow.session)
     finally:
         await engine.dispose()
 

@@ -141,14 +141,9 @@ def _forget_dead_handles(data_dir: Path) -> None:
         handles.write_text(json.dumps(alive))
 
 
-# --- the request unit of work -------------------------------------------------------------
-# A route class, not a yield dependency: FastAPI runs yield teardown after the response is
-# sent, and a commit there could fail after the client already saw 2xx. Here the commit
-# happens before the response leaves, and a failed commit propagates as a 5xx.
+# --- the request's session (the unit of work that commits it: app/uow.py) -------------------
 
 from fastapi import Request  # noqa: E402
-from fastapi.routing import APIRoute  # noqa: E402
-from starlette.responses import Response  # noqa: E402
 
 
 def request_session(request: Request) -> AsyncSession:
@@ -157,54 +152,6 @@ def request_session(request: Request) -> AsyncSession:
         session = request.app.state.sessionmaker()
         request.state.db = session
     return session
-
-
-class UnitOfWorkRoute(APIRoute):
-    def get_route_handler(self):
-        original = super().get_route_handler()
-
-        async def handler(request: Request) -> Response:
-            from app import idempotency
-            from app.errors import AppError
-            from app.errors import problem_response
-
-            session = request_session(request)
-            try:
-                try:
-                    response = await original(request)
-                except idempotency.Replay as replay:
-                    await session.rollback()
-                    return replay.response
-                except AppError as exc:
-                    ctx = idempotency.context(request)
-                    if ctx is None or not idempotency.stored_status(exc.status):  # 5xx, 403: not answers to replay
-                        await session.rollback()
-                        raise
-                    # Keep the key's lock, drop the failed work, remember the answer.
-                    await ctx.savepoint.rollback()
-                    response = problem_response(request, exc)
-                    await idempotency.store(session, ctx, response)
-                    await session.commit()
-                    return response
-                if response.status_code < 400:
-                    tag = getattr(request.state, "etag", None)
-                    if tag:
-                        response.headers["ETag"] = tag
-                    ctx = idempotency.context(request)
-                    if ctx is not None:
-                        await idempotency.store(session, ctx, response,
-                                                getattr(request.state, "idempotency_redact", ()))
-                    await session.commit()
-                else:
-                    await session.rollback()
-                return response
-            except BaseException:
-                await session.rollback()
-                raise
-            finally:
-                await session.close()
-
-        return handler
 
 
 @contextlib.asynccontextmanager

@@ -8,7 +8,8 @@ from pydantic import BaseModel
 
 from app.access import service as access_service
 from app.crises import service as crises_service
-from app.db import UnitOfWorkRoute, request_session
+from app.db import request_session
+from app.uow import UnitOfWorkRoute
 from app.security import CurrentPrincipal
 
 router = APIRouter(prefix="/v1", tags=["me"], route_class=UnitOfWorkRoute)

@@ -15,7 +15,7 @@ from app.crises import service as crises_service
 from app.posts import service as posts_service
 from app.publishing import jobs as publishing_jobs
 from app.publishing import service as publishing_service
-from app.security import SYSTEM
+from app.uow import job
 
 log = structlog.get_logger("socialgov.worker")
 
@@ -39,20 +39,20 @@ async def run_worker(url: str, settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
 
     async def purge():
-        async with maker() as session, session.begin():
-            await idempotency.purge_expired(session)
+        async with job(maker, "idempotency-expiry") as uow:
+            await idempotency.purge_expired(uow.session)
 
     async def missed():
-        async with maker() as session, session.begin():
-            await posts_service.flag_missed_schedules(session, SYSTEM)
+        async with job(maker, "missed-schedules") as uow:
+            await posts_service.flag_missed_schedules(uow.session, uow.principal)
 
     async def windows():
-        async with maker() as session, session.begin():
-            await crises_service.run_windows(session, SYSTEM)
+        async with job(maker, "blackout-windows") as uow:
+            await crises_service.run_windows(uow.session, uow.principal)
 
     async def abandoned():
-        async with maker() as session, session.begin():
-            await publishing_service.sweep_abandoned(session)
+        async with job(maker, "abandoned-sends") as uow:
+            await publishing_service.sweep_abandoned(uow.session, uow.principal)
 
     async def scheduler():
         # Keep claiming while there is work; the loop's short sleep bounds the latency.

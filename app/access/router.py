@@ -7,7 +7,8 @@ from fastapi import APIRouter, Query, Request
 
 from app.access import service
 from app.access.schemas import GrantConfirm, GrantCreate, GrantRead, GrantRevoke
-from app.db import UnitOfWorkRoute, request_session
+from app.db import request_session
+from app.uow import UnitOfWorkRoute
 from app.idempotency import idempotent
 from app.pagination import Page, Pagination, created_key, make_page
 from app.security import AccessAdmin, AccessRead, Principal

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Header, Request
 
 from app.accounts import service
 from app.accounts.schemas import AccountCreate, AccountRead, AccountUpdate, Platform
-from app.db import UnitOfWorkRoute, request_session
+from app.db import request_session
+from app.uow import UnitOfWorkRoute
 from app.idempotency import idempotent
 from app.pagination import Page, Pagination, created_key, make_page
 from app.security import AccessAdmin, DirectoryRead, Principal

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Header, Request
 from app.approvals import service
 from app.approvals.schemas import DefaultPolicyIn, DefaultPolicyRead, PolicyIn, PolicyRead
 from app.approvals.stages import BUILTIN_STAGES
-from app.db import UnitOfWorkRoute, request_session
+from app.db import request_session
+from app.uow import UnitOfWorkRoute
 from app.idempotency import idempotent
 from app.pagination import Page, Pagination, created_key, make_page
 from app.security import Principal, Scope, require

@@ -11,7 +11,8 @@ from fastapi.responses import StreamingResponse
 
 from app.audit import service
 from app.audit.schemas import AuditRecordRead, CheckpointPage, CheckpointRead, VerifyRead
-from app.db import UnitOfWorkRoute, request_session
+from app.db import request_session
+from app.uow import UnitOfWorkRoute
 from app.pagination import Page, Pagination, id_after, make_page
 from app.security import AuditRead
 from app.types import Text

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.content import service
 from app.content.schemas import ContentCheckRead, ContentCheckRequest, ContentRuleCreate, ContentRuleRead, RuleKind
-from app.db import UnitOfWorkRoute, request_session
+from app.db import request_session
+from app.uow import UnitOfWorkRoute
 from app.idempotency import idempotent
 from app.pagination import Page, Pagination, created_key, make_page
 from app.security import DirectoryRead, Principal, Scope, require

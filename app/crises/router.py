@@ -12,7 +12,8 @@ from app.crises.schemas import (
     CrisisCreate, CrisisDetail, CrisisRead, CrisisResolve, DeclareRead, PreviewRead, ResolveRead, ScopeRead,
     TimelineEntry,
 )
-from app.db import UnitOfWorkRoute, request_session
+from app.db import request_session
+from app.uow import UnitOfWorkRoute
 from app.errors import ValidationFailed
 from app.idempotency import idempotent
 from app.pagination import Page, Pagination, make_page

@@ -32,11 +32,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.extensions import SchemaExtension
 
-from app import idempotency
+from app import context, idempotency
 from app.errors import AppError, ValidationFailed, db_problem, validation_problem
 from app.graphql.errors import Problem, camel
 from app.models import IdempotencyKey
 from app.security import Principal, Scope
+from app.uow import UnitOfWork
 
 T = TypeVar("T")
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -99,8 +100,11 @@ async def run(info: strawberry.Info, scopes: tuple[Scope, ...],
                         return answer
                     claimed = key
                 ctx.require(*scopes)
+                # This mutation's unit of work (app/uow.py): a savepoint of the request's.
+                uow = UnitOfWork(session, principal, context.request_id.get(), context.correlation_id.get(),
+                                 idempotency=claimed)
                 async with session.begin_nested():
-                    answer = await work(session, principal)
+                    answer = await work(uow.session, uow.principal)
                     if claimed is not None:
                         await idempotency.save(session, claimed, 200, _stored({"result": answer.remember()}))
                     return answer

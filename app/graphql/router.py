@@ -25,7 +25,7 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLRequestData
 from strawberry.types.unset import UNSET
 
-from app.db import UnitOfWorkRoute
+from app.uow import UnitOfWorkRoute
 from app.errors import (
     AppError,
     MalformedJson,

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 
-from app.db import UnitOfWorkRoute, request_session
+from app.db import request_session
+from app.uow import UnitOfWorkRoute
 from app.idempotency import idempotent
 from app.pagination import Page, Pagination, created_key, make_page
 from app.posts import service

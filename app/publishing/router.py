@@ -5,7 +5,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request
 
-from app.db import UnitOfWorkRoute, request_session
+from app.db import request_session
+from app.uow import UnitOfWorkRoute
 from app.publishing import service
 from app.publishing.schemas import ConnectorIn, ConnectorRead, PublicationRead
 from app.security import Principal, Scope, require

@@ -4,7 +4,8 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 
-from app.db import UnitOfWorkRoute, request_session
+from app.db import request_session
+from app.uow import UnitOfWorkRoute
 from app import idempotency
 from app.idempotency import idempotent
 from app.pagination import Page, Pagination, created_key, make_page

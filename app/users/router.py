@@ -7,7 +7,8 @@ from fastapi import APIRouter, Header, Query, Request
 
 from app.access import service as access_service
 from app.access.schemas import AccessEntryRead, GrantRead, UserAccessRead
-from app.db import UnitOfWorkRoute, request_session
+from app.db import request_session
+from app.uow import UnitOfWorkRoute
 from app.idempotency import idempotent
 from app.models import UserStatus
 from app.pagination import Page, Pagination, created_key, make_page
