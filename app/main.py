@@ -22,7 +22,7 @@ from app.db import create_engine, create_sessionmaker, head_revision
 from app.errors import BodyLimitMiddleware, install_error_handlers
 from app.graphql.router import graphql_router
 from app.health.router import router as health_router
-from app.me import router as me_router
+from app.me.router import router as me_router
 from app.metrics import MetricsMiddleware
 from app.metrics import router as metrics_router
 from app.observability import RequestContextMiddleware

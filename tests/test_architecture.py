@@ -13,3 +13,19 @@ def test_import_contracts_are_kept():
     proc = subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"import-linter contracts broken:\n{proc.stdout}\n{proc.stderr}"
     assert "0 broken" in proc.stdout
+
+
+def test_no_module_imports_itself_through_others():
+    """No import cycle between modules of app/ (import-linter's acyclic contract covers the
+    modules inside each domain and app/graphql; this covers the whole package, module by
+    module — a cycle anywhere is a partly initialised module waiting to happen)."""
+    import grimp
+
+    graph = grimp.build_graph("app")
+    cycles = set()
+    for module in sorted(graph.modules):
+        for imported in graph.find_modules_directly_imported_by(module):
+            path = graph.find_shortest_chain(importer=imported, imported=module)
+            if path:
+                cycles.add(" -> ".join((module, *path)))
+    assert not cycles, "import cycles:\n" + "\n".join(sorted(cycles))

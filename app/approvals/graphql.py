@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -15,11 +15,10 @@ from app.graphql import mutation
 from app.graphql.errors import Problem
 from app.graphql.paging import FIRST, Page, page_params
 from app.models import Approval, ApprovalPolicy
+from app.posts.graphql_enums import PostStatus
 from app.pagination import created_key, make_page
 from app.security import Scope
 
-if TYPE_CHECKING:
-    from app.posts.graphql import PostStatus  # noqa: F401
 
 POLICY_READ = (Scope.posts_read, Scope.posts_write, Scope.access_read, Scope.access_admin)
 POLICY_WRITE = (Scope.access_admin, Scope.posts_write)
@@ -75,7 +74,7 @@ class ApprovalStageType:
 @strawberry.type(name="PostApprovals", description="The review of the post's current revision")
 class PostApprovalsType:
     post_id: uuid.UUID
-    status: Annotated["PostStatus", strawberry.lazy("app.posts.graphql")]
+    status: PostStatus
     revision: int
     review_round: int
     submitted: bool
@@ -86,16 +85,10 @@ class PostApprovalsType:
 
     @classmethod
     def of(cls, v: review.ReviewView) -> PostApprovalsType:
-        return cls(post_id=v.post.id, status=_post_status(v.post.status), revision=v.revision.number,
+        return cls(post_id=v.post.id, status=PostStatus(v.post.status), revision=v.revision.number,
                    review_round=v.post.review_round, submitted=v.revision.stages is not None, risk=v.revision.risk,
                    policy_id=v.revision.policy_id, stages=[ApprovalStageType.of(s) for s in v.stages],
                    decisions=[DecisionType.of(a) for a in v.decisions])
-
-
-def _post_status(value: str):
-    from app.posts.graphql import PostStatus
-
-    return PostStatus(value)
 
 
 @strawberry.type(name="PolicyStage", description="Decided by N holders of a role, or by named approvers (any/all)")

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 
 from app.content import service
+from app.content.findings_graphql import FindingType, SpanType  # noqa: F401 - re-exported
 from app.content.schemas import ContentRuleCreate
 from app.graphql import mutation
 from app.graphql.errors import Problem
@@ -18,30 +19,6 @@ from app.security import Scope
 
 RULES_READ = (Scope.access_read, Scope.access_admin, Scope.posts_read, Scope.posts_write)  # REST: DirectoryRead
 RULES_WRITE = (Scope.posts_write, Scope.access_admin)
-
-
-@strawberry.type(name="Span", description="Character offsets into the body, end exclusive")
-class SpanType:
-    start: int
-    end: int
-
-
-@strawberry.type(name="Finding", description="One content-check finding (app/content/checks.py)")
-class FindingType:
-    rule_id: str = strawberry.field(description='The rule\'s id, or "builtin:<kind>"')
-    kind: str
-    severity: str
-    message: str
-    field: str | None
-    match: str | None
-    span: SpanType | None
-
-    @classmethod
-    def of(cls, f: dict[str, Any]) -> FindingType:
-        span = f.get("span")
-        return cls(rule_id=str(f.get("rule_id")), kind=str(f.get("kind")), severity=str(f.get("severity")),
-                   message=str(f.get("message", "")), field=f.get("field"), match=f.get("match"),
-                   span=SpanType(start=span["start"], end=span["end"]) if span else None)
 
 
 @strawberry.type(name="ContentRule")

@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,20 +29,25 @@ from strawberry.fastapi import BaseContext
 from app.config import Settings
 from app.db import request_session
 from app.errors import InsufficientScope, InvalidIdempotencyKey, Unauthenticated
-from app.graphql.loaders import Loaders
 from app.security import Principal, Scope, optional_principal
 
 if TYPE_CHECKING:
     from app.graphql.limits import PreparedRequest
 
 
+# Each domain's ``loaders(ctx) -> {name: DataLoader}`` (app/<domain>/loaders.py); the schema
+# root (app/graphql/schema.py) lists them, so this infrastructure imports no domain.
+LoaderFactory = Callable[["Context"], dict[str, Any]]
+
+
 class Context(BaseContext):
-    def __init__(self, request: Request, principal: Principal | None):
+    def __init__(self, request: Request, principal: Principal | None, loader_factories: tuple[LoaderFactory, ...] = ()):
         super().__init__()
         self._request = request
         self._principal = principal
+        self._loader_factories = loader_factories
         self.lock = asyncio.Lock()
-        self.loaders = Loaders(self)
+        self.loaders = self._new_loaders()
         self.replayed: list[str] = []  # response keys of mutations answered from a stored result
 
     @property
@@ -80,13 +87,27 @@ class Context(BaseContext):
         """The request as app/graphql/router.py read, parsed and measured it (None if it did not)."""
         return getattr(self._request.state, "graphql", None)
 
+    def _new_loaders(self) -> SimpleNamespace:
+        merged: dict[str, Any] = {}
+        for factory in self._loader_factories:
+            merged.update(factory(self))
+        return SimpleNamespace(**merged)
+
     def reset_loaders(self) -> None:
         """After a mutation: nothing cached before it may describe the world after it."""
-        self.loaders = Loaders(self)
+        self.loaders = self._new_loaders()
 
 
-async def get_context(request: Request,
-                      principal: Annotated[Principal | None, Depends(optional_principal)]) -> Context:
+def context_getter(loader_factories: tuple[LoaderFactory, ...]):
+    """The router's context dependency: the same ``authenticate`` as REST, these loaders."""
+    async def get(request: Request, principal: Annotated[Principal | None, Depends(optional_principal)]) -> Context:
+        return await get_context(request, principal, loader_factories)
+
+    return get
+
+
+async def get_context(request: Request, principal: Principal | None,
+                      loader_factories: tuple[LoaderFactory, ...] = ()) -> Context:
     if "idempotency-key" in request.headers:
         # One document can hold several mutations, so a key belongs to a mutation: its
         # idempotencyKey argument. Refused rather than ignored: a caller who believes the
@@ -94,4 +115,4 @@ async def get_context(request: Request,
         raise InvalidIdempotencyKey(
             "The Idempotency-Key header is not read on /graphql: pass idempotencyKey to the mutation "
             "(declareCrisis, createPost).", header="Idempotency-Key")
-    return Context(request, principal)
+    return Context(request, principal, loader_factories)

@@ -21,7 +21,7 @@ from strawberry.extensions import MaskErrors
 from app.errors import AppError, MethodNotAllowed
 
 if TYPE_CHECKING:
-    from app.content.graphql import FindingType
+    from app.content.findings_graphql import FindingType
 
 
 def _unexpected(error: GraphQLError) -> bool:
@@ -189,8 +189,8 @@ class Problem(ErrorInterface):
     raw_findings: strawberry.Private[list[dict[str, Any]] | None] = None
 
     @strawberry.field(description="content-blocked: the blocking findings")
-    def findings(self) -> list[Annotated[FindingType, strawberry.lazy("app.content.graphql")]] | None:
-        from app.content.graphql import FindingType
+    def findings(self) -> list[Annotated[FindingType, strawberry.lazy("app.content.findings_graphql")]] | None:
+        from app.content.findings_graphql import FindingType
 
         return None if self.raw_findings is None else [FindingType.of(f) for f in self.raw_findings]
 

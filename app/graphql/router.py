@@ -36,9 +36,9 @@ from app.errors import (
     http_problem,
 )
 from app.graphql import limits
-from app.graphql.context import get_context
+from app.graphql.context import context_getter
 from app.graphql.errors import MutationOverGet, as_request_error
-from app.graphql.schema import schema
+from app.graphql.schema import LOADERS, schema
 
 
 def _invalid(detail: str, **where: str) -> ValidationFailed:
@@ -179,5 +179,5 @@ class GraphQLRoute(UnitOfWorkRoute):
 def graphql_router() -> GraphQLRouter:
     # The same unit of work as REST: one transaction per GraphQL request, committed before
     # the response leaves.
-    return _Router(schema, path="/graphql", context_getter=get_context, route_class=GraphQLRoute,
+    return _Router(schema, path="/graphql", context_getter=context_getter(LOADERS), route_class=GraphQLRoute,
                    dependencies=[Depends(read_request)], include_in_schema=False)

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import strawberry
 
+from app.approvals import loaders as approvals_loaders
 from app.approvals.graphql import ApprovalsMutation, ApprovalsQuery
 from app.content.graphql import ContentMutation, ContentQuery
 from app.crises.graphql import CrisesMutation, CrisesQuery
 from app.graphql.errors import AppErrorExtension, Problem
 from app.graphql.limits import PreparedDocument
-from app.graphql.me import MeQuery
+from app.me.graphql import MeQuery
 from app.graphql.mutation import ReplayedExtension
+from app.posts import loaders as posts_loaders
 from app.posts.graphql import PostsMutation, PostsQuery
 from app.publishing.graphql import PublishingMutation
 
@@ -34,3 +36,6 @@ schema = strawberry.Schema(
     # and MaxAliasesLimiter re-walk a fragment at each spread: exponential in fragment chains.)
     extensions=[AppErrorExtension, ReplayedExtension, PreparedDocument],
 )
+
+# Every domain's DataLoaders, built per request by the context (app/graphql/context.py).
+LOADERS = (posts_loaders.loaders, approvals_loaders.loaders)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -18,6 +17,7 @@ from app.graphql.paging import FIRST, Page, page_params
 from app.models import PostRevision
 from app.pagination import created_key, make_page
 from app.posts import service
+from app.posts.graphql_enums import PostAction, PostStatus
 from app.posts.schemas import (
     Decide, DecideWithReason, PostCreate, PostUpdate, ScheduleIn, StageReassign, TransitionIn,
 )
@@ -25,19 +25,12 @@ from app.posts.workflow import Action, State, allowed
 from app.security import Scope
 
 if TYPE_CHECKING:
-    from app.content.graphql import FindingType
+    from app.content.findings_graphql import FindingType
 
 READ = (Scope.posts_read, Scope.posts_write)
 WRITE = (Scope.posts_write,)
 
-# Own enum classes (same names and values as the workflow's), so the pure state machine
-# carries no GraphQL definitions.
-PostStatus = strawberry.enum(StrEnum("PostStatus", [(s.name, s.value) for s in State]),
-                             description="Where a post is in the workflow")
-PostAction = strawberry.enum(StrEnum("PostAction", [(a.name, a.value) for a in Action]),
-                             description="A workflow transition")
-
-Finding = Annotated["FindingType", strawberry.lazy("app.content.graphql")]
+Finding = Annotated["FindingType", strawberry.lazy("app.content.findings_graphql")]
 
 
 @strawberry.type(name="Revision", description="One immutable version of a post's content")
@@ -78,7 +71,7 @@ class RevisionType:
 
     @strawberry.field(description="Set by submit: every finding of the content checks")
     def findings(self) -> list[Finding] | None:
-        from app.content.graphql import FindingType
+        from app.content.findings_graphql import FindingType
 
         return None if self.row.findings is None else [FindingType.of(f) for f in self.row.findings]
 

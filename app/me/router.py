@@ -6,9 +6,8 @@ import uuid
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from app.access import service as access_service
-from app.crises import service as crises_service
 from app.db import request_session
+from app.me import service
 from app.uow import UnitOfWorkRoute
 from app.security import CurrentPrincipal
 
@@ -40,15 +39,15 @@ class MeRead(BaseModel):
 @router.get("/me", response_model=MeRead)
 async def me(request: Request, principal: CurrentPrincipal):
     session = request_session(request)
-    access = await access_service.effective_access(session, principal)
-    crises = await crises_service.visible_in_force(session, access)
+    me = await service.whoami(session, principal)
+    crises = await service.active_crises(session, me)
     return MeRead(
         kind=principal.kind.value, id=principal.id, name=principal.name, email=principal.email,
-        token_id=principal.token_id, scopes=sorted(principal.scopes), admin=access.admin,
+        token_id=principal.token_id, scopes=sorted(principal.scopes), admin=me.access.admin,
         grants=[MeGrant(grant_id=g.id, role=g.role.value, effective_role=g.effective_role.value,
-                        scope_kind=g.scope_kind.value, brand_id=g.brand_id if g.scope_kind.value != "account" else None,
+                        scope_kind=g.scope_kind.value, brand_id=service.grant_brand_id(g),
                         account_id=g.account_id, expires_at=g.expires_at.isoformat() if g.expires_at else None)
-                for g in access.grants],
+                for g in me.grants],
         active_crises=[{"id": str(c.id), "severity": c.severity, "reason": c.reason, "scope_kind": c.scope_kind,
                         "brand_ids": [str(b) for b in c.brand_ids or []],
                         "account_ids": [str(a) for a in c.account_ids or []],
