@@ -33,8 +33,37 @@ async def test_failed_commit_is_a_5xx_and_leaves_nothing(committed):
 
 
 async def test_committed_before_response(committed):
-    r = await committed.api.post("/v1/brands", {"name": "visible at once"})
+    """The commit happens before ``http.response.start`` leaves the app: recorded in order at
+    the ASGI boundary and at the engine. A commit moved after the response (a yield
+    dependency's teardown, a background task) puts "commit" after "response" and fails."""
+    from sqlalchemy import event
+
+    from app.main import create_app
+    from tests.conftest import make_client, settings_for
+
+    order: list[str] = []
+
+    def on_commit(conn):
+        order.append("commit")
+
+    event.listen(committed.engine.sync_engine, "commit", on_commit)
+    inner = create_app(settings_for(committed.url), sessionmaker=committed.maker)
+
+    async def recording(scope, receive, send):
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                order.append("response")
+            await send(message)
+        await inner(scope, receive, sending)
+
+    try:
+        async with make_client(recording) as client:
+            r = await client.post("/v1/brands", json={"name": "visible at once"}, headers=committed.api.h())
+    finally:
+        event.remove(committed.engine.sync_engine, "commit", on_commit)
     assert r.status_code == 201
+    assert "response" in order and "commit" in order[:order.index("response")], order
+    assert "commit" not in order[order.index("response"):], order
     # Another connection sees it the moment the response arrived.
     async with committed.maker() as s:
         assert (await s.execute(text("SELECT count(*) FROM brands WHERE name = 'visible at once'"))).scalar() == 1

@@ -18,7 +18,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from app.errors import AppError, MethodNotAllowed
+from app.errors import AppError, MethodNotAllowed, ValidationFailed
 
 if TYPE_CHECKING:
     from app.content.findings_graphql import FindingType
@@ -45,7 +45,23 @@ class AppErrorExtension(MaskErrors):
                                     **({"pointer": original.pointer} if original.pointer else {})}
             elif original is None and error.message == "Internal server error":
                 error.extensions = {**(error.extensions or {}), "code": "internal-error", "status": 500}
+            elif error.path is None and not (error.extensions or {}).get("code"):
+                error.extensions = {**(error.extensions or {}), **_request_error(error.message)}
         return processed
+
+
+_VARIABLE = re.compile(r"^Variable '\$([_A-Za-z][_0-9A-Za-z]*)'")
+
+
+def _request_error(message: str) -> dict[str, Any]:
+    """A stable code for what was wrong with the request itself (no path: nothing ran): a
+    variable that does not fit its type is REST's validation-error, pointing into the body's
+    ``variables``; anything else the document got wrong is invalid-query."""
+    variable = _VARIABLE.match(message)
+    if variable:
+        return {"code": ValidationFailed.code, "status": ValidationFailed.status,
+                "pointer": f"#/variables/{variable.group(1)}"}
+    return {"code": "invalid-query", "status": 400}
 
 
 # --- the request refused before it runs ---------------------------------------------------

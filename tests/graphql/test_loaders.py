@@ -2,6 +2,8 @@
 one request session shared safely by concurrently resolving fields."""
 from __future__ import annotations
 
+import asyncio
+
 import contextlib
 
 from sqlalchemy import event
@@ -72,12 +74,30 @@ async def test_concurrent_fields_use_the_request_session_only_under_its_lock(gql
     # once: every use of the context's session happens while holding the request's lock.
     await some_posts(flow, newsroom, 6)
     uses = []
-    real = Context.session
+    real_session, real_init = Context.session, Context.__init__
+
+    class OwnedLock(asyncio.Lock):
+        """Knows which task holds it: "locked" alone is true while a sibling holds it too."""
+        owner = None
+
+        async def acquire(self):
+            await super().acquire()
+            self.owner = asyncio.current_task()
+            return True
+
+        def release(self):
+            self.owner = None
+            super().release()
+
+    def init(ctx, *args, **kw):
+        real_init(ctx, *args, **kw)
+        ctx.lock = OwnedLock()
 
     def guarded(ctx):
-        uses.append(ctx.lock.locked())
-        return real.fget(ctx)
+        uses.append(ctx.lock.owner is asyncio.current_task())
+        return real_session.fget(ctx)
 
+    monkeypatch.setattr(Context, "__init__", init)
     monkeypatch.setattr(Context, "session", property(guarded))
     data = await gql.data("""{
       me { name }

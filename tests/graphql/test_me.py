@@ -22,5 +22,12 @@ async def test_graphql_with_bad_token_is_401_problem(client):
 async def test_a_bad_variable_is_the_callers_error_not_an_internal_one(api):
     q = {"query": "query($id: UUID!) { post(id: $id) { id } }", "variables": {"id": "not-a-uuid"}}
     body = (await api.client.post("/graphql", json=q, headers=api.h())).json()
-    assert (body["errors"][0].get("extensions") or {}).get("code") != "internal-error"
-    assert "not-a-uuid" in body["errors"][0]["message"] or "UUID" in body["errors"][0]["message"]
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "validation-error", "status": 422, "pointer": "#/variables/id"}
+    assert "UUID" in error["message"] and body["data"] is None
+
+
+async def test_a_document_graphql_refuses_has_a_stable_code(api):
+    q = {"query": "{ me { nosuchfield } }"}
+    body = (await api.client.post("/graphql", json=q, headers=api.h())).json()
+    assert body["errors"][0]["extensions"] == {"code": "invalid-query", "status": 400}
