@@ -29,3 +29,20 @@ def test_no_module_imports_itself_through_others():
             if path:
                 cycles.add(" -> ".join((module, *path)))
     assert not cycles, "import cycles:\n" + "\n".join(sorted(cycles))
+
+
+def test_no_test_module_imports_another():
+    """Shared fixtures and helpers live in tests/support/ (a plugin, tests/conftest.py): a test
+    module importing another would run that module's tests' import side effects and tie
+    unrelated files together."""
+    import ast
+
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        if "support" in path.relative_to(ROOT / "tests").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tests") \
+                    and not node.module.startswith("tests.support"):
+                offenders.append(f"{path.relative_to(ROOT)}: from {node.module} import …")
+    assert offenders == []

@@ -13,22 +13,9 @@ from app.config import Settings
 from app.errors import PROBLEM_BASE, PROBLEM_JSON
 from app.main import create_app
 from app.security import Scope
+from tests.support.problems import problem  # noqa: F401
 
 JSON = {"content-type": "application/json"}
-
-
-def problem(r: httpx.Response, status: int, code: str | None = None) -> dict:
-    """Assert ``r`` is a well-formed problem document with ``status``; return its body."""
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == PROBLEM_JSON, r.headers
-    body = r.json()
-    assert body["status"] == status
-    assert body["type"].startswith(PROBLEM_BASE) and body["type"] == PROBLEM_BASE + body["code"]
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
-    if code is not None:
-        assert body["code"] == code, body
-    return body
 
 
 def where(body: dict, member: str) -> list[str]:

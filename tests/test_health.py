@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.db import create_engine
 from app.main import create_app
-from tests.conftest import make_client, settings_for
+from tests.support.app import make_client, settings_for
 
 
 async def test_healthz_and_readyz(client):

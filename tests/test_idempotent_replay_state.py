@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.posts.conftest import Flow, newsroom  # noqa: F401 - fixture
+from tests.support.posts import Flow, newsroom  # noqa: F401 - fixture
 
 
 def key() -> str:

@@ -39,7 +39,7 @@ async def test_committed_before_response(committed):
     from sqlalchemy import event
 
     from app.main import create_app
-    from tests.conftest import make_client, settings_for
+    from tests.support.app import make_client, settings_for
 
     order: list[str] = []
 

@@ -3,25 +3,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
+from tests.support.access import world  # noqa: F401
 
 
 def later(**kw) -> str:
     return (datetime.now(UTC) + timedelta(**kw)).isoformat()
-
-
-@pytest.fixture
-async def world(api):
-    """A brand with two accounts, and a second brand with one."""
-    brand = await api.brand()
-    other = await api.brand()
-    return {
-        "brand": brand,
-        "acc": await api.account(brand["id"]),
-        "acc2": await api.account(brand["id"]),
-        "other_brand": other,
-        "other_acc": await api.account(other["id"]),
-    }
 
 
 class TestCreateGrant:

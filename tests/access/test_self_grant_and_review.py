@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from tests.access.test_grants import world  # noqa: F401 - fixture
+from tests.support.access import world  # noqa: F401 - fixture
 
 
 async def account_admin(api, account_id=None, brand_id=None):

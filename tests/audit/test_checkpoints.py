@@ -28,7 +28,7 @@ from app.audit import service, signing
 from app.config import Settings
 from app.main import _sealer, create_app
 from app.security import SYSTEM
-from tests.conftest import Api, make_client
+from tests.support.app import Api, make_client
 
 SOCIALGOV = Path(sys.executable).with_name("socialgov")
 

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.contract.test_posts_parity import Both, from_graphql, from_rest
-from tests.graphql.conftest import POST_FIELDS, Gql
-from tests.posts.conftest import SCOPES, Flow, Newsroom, Person
-from tests.publishing.conftest import approved, crisis_lead, later, scheduled
+from tests.support.parity import Both, from_graphql, from_rest
+from tests.support.graphql import POST_FIELDS, Gql
+from tests.support.posts import SCOPES, Flow, Newsroom, Person
+from tests.support.publishing import approved, crisis_lead, later, scheduled
+from tests.support.parity import camel, camelised  # noqa: F401
 
 CRISIS = "crisis { id status severity pausedCount resolution scope { organization brandIds accountIds } }"
 PROBLEM = "... on Error { code status } ... on Problem { pointer errors { pointer } }"
@@ -26,19 +27,6 @@ FIELDS = {
                          counts {{ review resumed unscheduled cancelled stillPaused }} }} {PROBLEM}""",
 }
 MUTATION = """mutation($input: %s!) { %s(input: $input) { %s } }"""
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
-
-
-def camelised(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {camel(k): camelised(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [camelised(v) for v in value]
-    return value
 
 
 def camelised_pointer(pointer: str | None) -> str | None:

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import text
 
 from app.idempotency import lock_id
-from tests.contract.test_crisis_parity import camelised
-from tests.graphql.conftest import POST_FIELDS, Gql
-from tests.posts.conftest import SCOPES, Person
-from tests.publishing.conftest import crisis_lead
+from tests.support.parity import camelised
+from tests.support.graphql import POST_FIELDS, Gql
+from tests.support.posts import SCOPES, Person
+from tests.support.publishing import crisis_lead
 
 PROBLEM = "... on Error { code status } ... on Problem { pointer }"
 DOCUMENTS = {

@@ -22,9 +22,9 @@ from sqlalchemy import text
 from app.crises import cli as crisis_cli
 from app.db import create_engine
 from app.errors import PROBLEM_BASE
-from tests.conftest import Api
-from tests.posts.conftest import Flow, Person, person
-from tests.test_cli import env, free_port, wait_healthy
+from tests.support.app import Api
+from tests.support.posts import Flow, Person, person
+from tests.support.processes import env, free_port, wait_healthy
 
 pytestmark = pytest.mark.committed
 

@@ -3,15 +3,9 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from app.publishing import jobs as publishing
-from tests.publishing.conftest import approved, crisis_lead, later, make_due, scheduled
-from tests.publishing.conftest import flow, newsroom  # noqa: F401 - fixtures
-
-
-async def declare(api, lead, scope, status=201, **kw):
-    r = await api.post("/v1/crises", {"severity": 3, "scope": scope, "reason": "product recall", **kw},
-                       token=lead.token)
-    assert r.status_code == status, r.text
-    return r.json()
+from tests.support.publishing import approved, crisis_lead, later, make_due, scheduled
+from tests.support.publishing import flow, newsroom  # noqa: F401 - fixtures
+from tests.support.crises import declare  # noqa: F401
 
 
 class TestDeclare:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from tests.crises.test_crises import declare
-from tests.publishing.conftest import crisis_lead, scheduled
-from tests.publishing.conftest import flow, newsroom  # noqa: F401 - fixtures
+from tests.support.crises import declare
+from tests.support.publishing import crisis_lead, scheduled
+from tests.support.publishing import flow, newsroom  # noqa: F401 - fixtures
 
 
 async def _post_updates(session) -> tuple[int, int]:

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from tests.graphql.conftest import Gql
-from tests.posts.conftest import SCOPES, Person, person
-from tests.publishing.conftest import approved, crisis_lead, later, scheduled
+from tests.support.graphql import Gql
+from tests.support.posts import SCOPES, Person, person
+from tests.support.publishing import approved, crisis_lead, later, scheduled
 
 CRISIS = """id severity status reason responders pausedCount resolution resolutionNote version declaredById
             scope { organization brandIds accountIds } startsAt endsAt

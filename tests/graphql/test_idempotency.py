@@ -11,10 +11,10 @@ from sqlalchemy import text
 
 from app.errors import PROBLEM_JSON
 from app.idempotency import lock_id
-from tests.graphql.conftest import POST_FIELDS, Gql
-from tests.graphql.test_unit_of_work import fail_audit
-from tests.posts.conftest import person
-from tests.publishing.conftest import crisis_lead
+from tests.support.graphql import POST_FIELDS, Gql
+from tests.support.faults import fail_audit
+from tests.support.posts import person
+from tests.support.publishing import crisis_lead
 
 PROBLEM = "... on Error { code message status } ... on Problem { pointer }"
 DECLARE = f"""mutation($input: DeclareCrisisInput!, $key: String) {{

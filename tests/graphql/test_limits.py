@@ -18,9 +18,9 @@ from graphql import get_introspection_query
 from sqlalchemy import event
 
 from app.main import create_app
-from tests.conftest import Api, make_client, settings_for
-from tests.test_cli import env, free_port, wait_healthy
-from tests.test_errors import problem
+from tests.support.app import Api, make_client, settings_for
+from tests.support.processes import env, free_port, wait_healthy
+from tests.support.problems import problem
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMITS = settings_for()  # what the app under test reads (the defaults unless SOCIALGOV_GRAPHQL_* is set)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from app.audit import service as audit_service
 from app.errors import Conflict
-from tests.graphql.conftest import POST_FIELDS, Gql
-from tests.posts.conftest import person
+from tests.support.graphql import POST_FIELDS, Gql
+from tests.support.posts import person
+from tests.support.faults import fail_audit  # noqa: F401
 
 TWO = f"""
 mutation($a: CreatePostInput!, $b: CreatePostInput!) {{
@@ -16,18 +16,6 @@ mutation($a: CreatePostInput!, $b: CreatePostInput!) {{
   b: createPost(input: $b) {{ {POST_FIELDS} }}
 }}
 """
-
-
-def fail_audit(monkeypatch, action: str, error: Exception, *, when=lambda after: True) -> None:
-    """Make the audit write of ``action`` fail: it comes after the use case's own writes."""
-    real = audit_service.record
-
-    async def record(session, principal, act, *args, **kw):
-        if act == action and when(kw.get("after") or {}):
-            raise error
-        return await real(session, principal, act, *args, **kw)
-
-    monkeypatch.setattr(audit_service, "record", record)
 
 
 async def count(session, sql: str, **params) -> int:

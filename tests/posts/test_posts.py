@@ -200,7 +200,7 @@ class TestChecks:
         post = await flow.draft("Win a prize", labels=["contest"])
         post = await flow.act(post, "submit", newsroom.author)
         post = await flow.act(post, "approve", newsroom.editor)
-        from tests.posts.conftest import Person
+        from tests.support.posts import Person
         post = await flow.act(post, "approve", Person(legal["id"], token))
         assert post["status"] == "approved"
 

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import text
 
-from tests.posts.conftest import SCOPES, Person
+from tests.support.posts import SCOPES, Person
 
 pytestmark = pytest.mark.committed
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.posts.conftest import Flow, Person, newsroom, person  # noqa: F401 - fixtures
+from tests.support.posts import Flow, Person, newsroom, person  # noqa: F401 - fixtures
 
 
 @pytest.fixture

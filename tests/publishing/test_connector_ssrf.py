@@ -11,8 +11,8 @@ from sqlalchemy import text
 from starlette.responses import PlainTextResponse, Response
 
 from app.publishing import jobs as publishing
-from tests.posts.conftest import person
-from tests.publishing.conftest import (  # noqa: F401 - fixtures
+from tests.support.posts import person
+from tests.support.publishing import (  # noqa: F401 - fixtures
     SECRET,
     approved,
     gateway,

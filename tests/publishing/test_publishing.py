@@ -3,7 +3,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from app.publishing import jobs as publishing
-from tests.publishing.conftest import approved, make_due, scheduled
+from tests.support.publishing import approved, make_due, scheduled
 
 
 class TestScheduler:

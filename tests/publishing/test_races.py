@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from app.publishing import jobs as publishing
-from tests.posts.conftest import SCOPES, Person
-from tests.publishing.conftest import gateway, use_webhook  # noqa: F401 - fixture
+from tests.support.posts import SCOPES, Person
+from tests.support.publishing import gateway, use_webhook  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.committed
 

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from app.publishing import jobs as publishing
-from tests.publishing.conftest import approved, make_due, scheduled  # noqa: F401 - fixtures
+from tests.support.publishing import approved, make_due, scheduled  # noqa: F401 - fixtures
 
 
 async def tamper(session, post_id: str, sql: str) -> None:

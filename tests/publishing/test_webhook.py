@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from app.publishing import jobs as publishing
-from tests.publishing.conftest import approved, gateway, make_due, scheduled, use_webhook  # noqa: F401 - fixtures
+from tests.support.publishing import approved, gateway, make_due, scheduled, use_webhook  # noqa: F401 - fixtures
 
 
 async def status(api, flow, post):

@@ -145,7 +145,7 @@ class TestBootstrapRecovers:
          "UPDATE access_grants SET revoked_at = now() WHERE revoked_at IS NULL"],
     ])
     async def test_the_configured_token_works_again(self, maker, session, client, lockout):
-        from tests.conftest import Api
+        from tests.support.app import Api
 
         assert await self.boot(maker) == self.TOKEN  # first start
         api = Api(client, self.TOKEN)
@@ -160,7 +160,7 @@ class TestBootstrapRecovers:
         assert await self.boot(maker) is None  # and the next start does nothing
 
     async def test_a_random_token_when_none_is_configured(self, maker, session, client):
-        from tests.conftest import Api
+        from tests.support.app import Api
 
         first = await self.boot(maker, None)
         await self.lock_out(session, "UPDATE api_tokens SET revoked_at = now()")

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from app.publishing import jobs as publishing
-from tests.posts.conftest import Flow, newsroom  # noqa: F401 - fixture
-from tests.publishing.conftest import approved, make_due, scheduled
+from tests.support.posts import Flow, newsroom  # noqa: F401 - fixture
+from tests.support.publishing import approved, make_due, scheduled
 
 
 async def test_a_leavers_posts_are_set_aside_and_everything_shares_one_correlation_id(api, newsroom, maker,  # noqa: F811

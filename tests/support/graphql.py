@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from tests.posts.conftest import Flow, Newsroom, Person, flow, newsroom, person  # noqa: F401 - fixtures
+from tests.support.posts import Flow, Newsroom, Person, flow, newsroom, person  # noqa: F401 - fixtures
 
 POST_FIELDS = """
   __typename

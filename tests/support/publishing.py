@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.config import get_settings
-from tests.posts.conftest import SCOPES, Flow, Newsroom, Person, newsroom  # noqa: F401 - fixture reuse
+from tests.support.posts import SCOPES, Flow, Newsroom, Person, newsroom  # noqa: F401 - fixture reuse
 
 
 def later(**kw) -> str:
