@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 
 from tests.support.posts import Person
-from tests.support.parity import POST_KEYS, Both, _camel, both, from_graphql, from_rest  # noqa: F401
+from tests.support.parity import POST_KEYS, Both, both, camel, from_graphql, from_rest  # noqa: F401
 
 
 def later(**kw) -> str:
@@ -158,7 +158,7 @@ class TestEdit:
         headers = {} if version is None else {"If-Match": f'"{rest_post["version"] + offset}"'}
         r = await both.api.patch(f"/v1/posts/{rest_post['id']}", changes, token=by.token, **headers)
         rest = {"outcome": "ok", **{k: r.json()[k] for k in POST_KEYS}} if r.status_code < 400 else from_rest(r)
-        payload = {"postId": gql_post["id"], **{_camel(k): v for k, v in changes.items()}}
+        payload = {"postId": gql_post["id"], **{camel(k): v for k, v in changes.items()}}
         if version is not None:
             payload["expectedVersion"] = gql_post["version"] + offset
         graphql = from_graphql(await both.gql.mutate("editPost", payload, token=by.token))

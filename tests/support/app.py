@@ -56,6 +56,7 @@ async def template_url(server_url: str) -> AsyncIterator[str]:
 
 
 @dataclass
+
 class Databases:
     server: str
     template: str
@@ -178,6 +179,7 @@ async def api(client, admin_token) -> Api:
 
 
 @dataclass
+
 class Committed:
     """A real database with real commits, for races."""
 

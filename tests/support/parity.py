@@ -19,14 +19,17 @@ POST_KEYS = ("status", "revision", "approved_revision", "risk", "review_round", 
 
 UNSET: Any = object()
 
-def _camel(name: str) -> str:
+
+def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(p.title() for p in rest)
+
 
 def _findings(found) -> list | None:
     return None if not found else [(f["kind"], f["severity"], f["match"], f["span"] and (f["span"]["start"],
                                                                                          f["span"]["end"]))
                                    for f in found]
+
 
 def from_rest(r) -> dict:
     body = r.json()
@@ -35,13 +38,15 @@ def from_rest(r) -> dict:
     return {"outcome": r.status_code, "code": body["code"], "current_status": body.get("current_status"),
             "allowed_transitions": body.get("allowed_transitions"), "findings": _findings(body.get("findings"))}
 
+
 def from_graphql(result: dict) -> dict:
     if result["__typename"] == "PostPayload":
         post = result["post"]
-        return {"outcome": "ok", **{k: post[_camel(k)] for k in POST_KEYS}}
+        return {"outcome": "ok", **{k: post[camel(k)] for k in POST_KEYS}}
     assert result["__typename"] == "Problem", result
     return {"outcome": result["status"], "code": result["code"], "current_status": result["currentStatus"],
             "allowed_transitions": result["allowedTransitions"], "findings": _findings(result["findings"])}
+
 
 class Both:
     """Runs one step over REST on the first twin and over GraphQL on the second."""
@@ -70,7 +75,7 @@ class Both:
         r = await self.api.post(f"/v1/posts/{rest_post['id']}/{REST_PATH[action]}", args or None, token=by.token,
                                 **headers)
         rest = from_rest(r)
-        payload = {"postId": gql_post["id"], **{_camel(k): v for k, v in args.items()}}
+        payload = {"postId": gql_post["id"], **{camel(k): v for k, v in args.items()}}
         if version is not None:
             payload["expectedVersion"] = version_of(gql_post)
         graphql = from_graphql(await self.gql.mutate(MUTATION[action], payload, token=by.token))
@@ -80,19 +85,16 @@ class Both:
     async def create(self, by: Person, **body) -> dict:
         r = await self.api.post("/v1/posts", body, token=by.token)
         rest = {"outcome": "ok", **{k: r.json()[k] for k in POST_KEYS}} if r.status_code < 400 else from_rest(r)
-        graphql = from_graphql(await self.gql.mutate("createPost", {_camel(k): v for k, v in body.items()},
+        graphql = from_graphql(await self.gql.mutate("createPost", {camel(k): v for k, v in body.items()},
                                                      token=by.token))
         assert rest == graphql, ("create", rest, graphql)
         return rest
+
 
 @pytest.fixture
 def both(flow, gql) -> Both:
     return Both(flow, gql)
 
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
 
 def camelised(value: Any) -> Any:
     if isinstance(value, dict):

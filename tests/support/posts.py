@@ -8,12 +8,14 @@ SCOPES = ("posts:read", "posts:write")
 
 
 @dataclass
+
 class Person:
     id: str
     token: str
 
 
 @dataclass
+
 class Newsroom:
     brand: dict
     account: dict

@@ -15,10 +15,12 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+
 def env(**extra) -> dict:
     e = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SOCIALGOV_BOOTSTRAP_TOKEN")}
     e.update(extra)
     return e
+
 
 async def wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds

@@ -89,6 +89,7 @@ class Gateway:
 
 
 @contextmanager
+
 def connector_private(allowed: bool):
     """SOCIALGOV_CONNECTOR_ALLOW_PRIVATE for the duration; the service reads it via get_settings()."""
     name = "SOCIALGOV_CONNECTOR_ALLOW_PRIVATE"
