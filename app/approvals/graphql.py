@@ -17,11 +17,11 @@ from app.graphql.paging import FIRST, Page, page_params
 from app.models import Approval, ApprovalPolicy
 from app.posts.graphql_enums import PostStatus
 from app.pagination import created_key, make_page
-from app.security import Scope
+from app.security import Scopes
 
 
-POLICY_READ = (Scope.posts_read, Scope.posts_write, Scope.access_read, Scope.access_admin)
-POLICY_WRITE = (Scope.access_admin, Scope.posts_write)
+POLICY_READ = Scopes.POLICY_READ
+POLICY_WRITE = Scopes.POLICY_WRITE
 
 
 @strawberry.type(name="Decision", description="One approve / reject / request-changes on a revision")

@@ -12,13 +12,11 @@ from app.db import request_session
 from app.uow import UnitOfWorkRoute
 from app.idempotency import idempotent
 from app.pagination import Page, Pagination, created_key, make_page
-from app.security import Principal, Scope, require
+from app.security import PoliciesRead, PoliciesWrite
 from app.versioning import etag, parse_if_match
 
 router = APIRouter(prefix="/v1/approval-policies", tags=["approvals"], route_class=UnitOfWorkRoute)
 
-PolicyRead_ = Annotated[Principal, require(Scope.posts_read, Scope.posts_write, Scope.access_read, Scope.access_admin)]
-PolicyWrite = Annotated[Principal, require(Scope.access_admin, Scope.posts_write)]
 
 
 def _read(policy, default_id) -> PolicyRead:
@@ -28,7 +26,7 @@ def _read(policy, default_id) -> PolicyRead:
 
 
 @router.get("/default", response_model=DefaultPolicyRead, summary="The organisation's default policy")
-async def get_default(request: Request, _: PolicyRead_):
+async def get_default(request: Request, _: PoliciesRead):
     session = request_session(request)
     default_id = await service.default_policy_id(session)
     policy = await service.get_policy(session, default_id) if default_id else None
@@ -38,7 +36,7 @@ async def get_default(request: Request, _: PolicyRead_):
 
 @router.put("/default", response_model=DefaultPolicyRead,
             summary="Set (or clear) the organisation default; accounts and brands without a policy use it")
-async def set_default(request: Request, principal: PolicyWrite, body: DefaultPolicyIn):
+async def set_default(request: Request, principal: PoliciesWrite, body: DefaultPolicyIn):
     session = request_session(request)
     await service.set_default_policy(session, principal, body.policy_id)
     policy = await service.get_policy(session, body.policy_id) if body.policy_id else None
@@ -51,7 +49,7 @@ async def _policy_now(session, principal, stored: dict) -> PolicyRead:
 
 
 @router.post("", status_code=201, response_model=PolicyRead, dependencies=[idempotent(_policy_now)])
-async def create_policy(request: Request, principal: PolicyWrite, body: PolicyIn):
+async def create_policy(request: Request, principal: PoliciesWrite, body: PolicyIn):
     session = request_session(request)
     policy = await service.create_policy(session, principal, name=body.name, description=body.description,
                                          stages=[s.stored() for s in body.stages])
@@ -60,7 +58,7 @@ async def create_policy(request: Request, principal: PolicyWrite, body: PolicyIn
 
 
 @router.get("", response_model=Page[PolicyRead])
-async def list_policies(request: Request, _: PolicyRead_, page: Pagination):
+async def list_policies(request: Request, _: PoliciesRead, page: Pagination):
     session = request_session(request)
     rows = await service.list_policies(session, page)
     items, cursor = make_page(rows, page, created_key)
@@ -69,7 +67,7 @@ async def list_policies(request: Request, _: PolicyRead_, page: Pagination):
 
 
 @router.get("/{policy_id}", response_model=PolicyRead)
-async def get_policy(request: Request, _: PolicyRead_, policy_id: uuid.UUID):
+async def get_policy(request: Request, _: PoliciesRead, policy_id: uuid.UUID):
     session = request_session(request)
     policy = await service.get_policy(session, policy_id)
     request.state.etag = etag(policy.version)
@@ -78,7 +76,7 @@ async def get_policy(request: Request, _: PolicyRead_, policy_id: uuid.UUID):
 
 @router.put("/{policy_id}", response_model=PolicyRead,
             summary="Replace a policy; posts already in review keep the stages they were given")
-async def replace_policy(request: Request, principal: PolicyWrite, policy_id: uuid.UUID, body: PolicyIn,
+async def replace_policy(request: Request, principal: PoliciesWrite, policy_id: uuid.UUID, body: PolicyIn,
                          if_match: Annotated[str | None, Header()] = None):
     session = request_session(request)
     policy = await service.replace_policy(session, principal, policy_id, name=body.name,

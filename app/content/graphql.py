@@ -15,10 +15,10 @@ from app.graphql.errors import Problem
 from app.graphql.paging import FIRST, Page, page_params
 from app.models import ContentRule
 from app.pagination import created_key, make_page
-from app.security import Scope
+from app.security import Scopes
 
-RULES_READ = (Scope.access_read, Scope.access_admin, Scope.posts_read, Scope.posts_write)  # REST: DirectoryRead
-RULES_WRITE = (Scope.posts_write, Scope.access_admin)
+RULES_READ = Scopes.DIRECTORY_READ
+RULES_WRITE = Scopes.RULES_WRITE
 
 
 @strawberry.type(name="ContentRule")

@@ -11,12 +11,10 @@ from app.db import request_session
 from app.uow import UnitOfWorkRoute
 from app.idempotency import idempotent
 from app.pagination import Page, Pagination, created_key, make_page
-from app.security import DirectoryRead, Principal, Scope, require
+from app.security import DirectoryRead, PostsRead, Principal, RulesWrite
 
 router = APIRouter(tags=["content"], route_class=UnitOfWorkRoute)
 
-RulesWrite = Annotated[Principal, require(Scope.posts_write, Scope.access_admin)]
-ChecksRun = Annotated[Principal, require(Scope.posts_read, Scope.posts_write)]
 
 
 async def _rule_now(session, principal: Principal, stored: dict) -> ContentRuleRead:
@@ -63,7 +61,7 @@ async def delete_rule(request: Request, principal: RulesWrite, rule_id: uuid.UUI
 
 @router.post("/v1/content-checks", response_model=ContentCheckRead,
              summary="Dry run: what the content checks find in this content for this account")
-async def check_content(request: Request, principal: ChecksRun, body: ContentCheckRequest):
+async def check_content(request: Request, principal: PostsRead, body: ContentCheckRequest):
     result = await service.check_content(request_session(request), principal, account_id=body.account_id,
                                          body=body.body, link=body.link, media=body.media, labels=body.labels)
     return ContentCheckRead.model_validate(result.to_dict())

@@ -20,11 +20,11 @@ from app.graphql.paging import FIRST, Page, page_params
 from app import models
 from app.models import Crisis, CrisisEvent
 from app.pagination import make_page
-from app.security import Scope
+from app.security import Scopes
 
-DECLARE = (Scope.crisis_declare,)
-RESOLVE = (Scope.crisis_resolve,)
-READ = (Scope.posts_read, Scope.posts_write, Scope.crisis_declare, Scope.crisis_resolve, Scope.access_read)
+DECLARE = Scopes.CRISIS_DECLARE
+RESOLVE = Scopes.CRISIS_RESOLVE
+READ = Scopes.CRISIS_READ
 
 
 # Value names as the posts' enums have them: the same lowercase words as REST.

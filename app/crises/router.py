@@ -17,14 +17,10 @@ from app.uow import UnitOfWorkRoute
 from app.errors import ValidationFailed
 from app.idempotency import idempotent
 from app.pagination import Page, Pagination, make_page
-from app.security import Principal, Scope, require
+from app.security import CrisesDeclare, CrisesRead, CrisesResolve, Principal
 
 router = APIRouter(prefix="/v1/crises", tags=["crises"], route_class=UnitOfWorkRoute)
 
-Declare = Annotated[Principal, require(Scope.crisis_declare)]
-Resolve = Annotated[Principal, require(Scope.crisis_resolve)]
-ReadCrises = Annotated[Principal, require(Scope.posts_read, Scope.posts_write, Scope.crisis_declare,
-                                          Scope.crisis_resolve, Scope.access_read)]
 
 
 def crisis_read(c) -> dict:
@@ -58,7 +54,7 @@ async def _declared_now(session, principal: Principal, stored: dict) -> DeclareR
 @router.post("", status_code=201, response_model=DeclareRead, dependencies=[idempotent(_declared_now)],
              responses={200: {"model": PreviewRead, "description": "dry_run=true: what would pause"}},
              summary="Declare a crisis: every scheduled post in scope pauses before this returns")
-async def declare(request: Request, principal: Declare, body: CrisisCreate,
+async def declare(request: Request, principal: CrisesDeclare, body: CrisisCreate,
                   dry_run: Annotated[bool, Query(description="Only count what would pause")] = False):
     session = request_session(request)
     d = declaration(body)
@@ -74,7 +70,7 @@ async def declare(request: Request, principal: Declare, body: CrisisCreate,
 
 @router.get("", response_model=Page[CrisisRead],
             summary="Crises over anything you can see (organisation-wide ones for everyone), newest first")
-async def list_crises(request: Request, principal: ReadCrises, page: Pagination,
+async def list_crises(request: Request, principal: CrisesRead, page: Pagination,
                       status: Annotated[list[str] | None, Query(description="scheduled | active | resolved")] = None):
     if status and not set(status) <= {s.value for s in CrisisStatus}:
         raise ValidationFailed("status: one of scheduled, active, resolved.", parameter="status")
@@ -84,7 +80,7 @@ async def list_crises(request: Request, principal: ReadCrises, page: Pagination,
 
 
 @router.get("/{crisis_id}", response_model=CrisisDetail, summary="A crisis with its timeline")
-async def get_crisis(request: Request, principal: ReadCrises, crisis_id: uuid.UUID):
+async def get_crisis(request: Request, principal: CrisesRead, crisis_id: uuid.UUID):
     crisis, events = await service.get_crisis(request_session(request), principal, crisis_id)
     return CrisisDetail(**crisis_read(crisis), timeline=[
         TimelineEntry(at=e.at, kind=e.kind, actor_kind=e.actor_kind, actor_id=e.actor_id, detail=e.detail)
@@ -93,7 +89,7 @@ async def get_crisis(request: Request, principal: ReadCrises, crisis_id: uuid.UU
 
 @router.post("/{crisis_id}/resolve", response_model=ResolveRead,
              summary="Resolve: review (default) | resume | cancel what it paused; counts per outcome")
-async def resolve(request: Request, principal: Resolve, crisis_id: uuid.UUID, body: CrisisResolve | None = None):
+async def resolve(request: Request, principal: CrisesResolve, crisis_id: uuid.UUID, body: CrisisResolve | None = None):
     body = body or CrisisResolve()
     crisis, counts = await service.resolve(request_session(request), principal, crisis_id, body.resolution, body.note)
     return ResolveRead(**crisis_read(crisis), counts=counts)

@@ -22,13 +22,13 @@ from app.posts.schemas import (
     Decide, DecideWithReason, PostCreate, PostUpdate, ScheduleIn, StageReassign, TransitionIn,
 )
 from app.posts.workflow import Action, State, allowed
-from app.security import Scope
+from app.security import Scopes
 
 if TYPE_CHECKING:
     from app.content.findings_graphql import FindingType
 
-READ = (Scope.posts_read, Scope.posts_write)
-WRITE = (Scope.posts_write,)
+READ = Scopes.POSTS_READ
+WRITE = Scopes.POSTS_WRITE
 
 Finding = Annotated["FindingType", strawberry.lazy("app.content.findings_graphql")]
 

@@ -18,14 +18,12 @@ from app.posts.schemas import (
     Decide, DecideWithReason, PostCreate, PostRead, PostUpdate, RevisionRead, ScheduleIn, StageReassign, TransitionIn,
 )
 from app.posts.workflow import Action, State, allowed
-from app.security import Principal, Scope, require
+from app.security import PostsRead, PostsWrite, Principal
 from app.types import Text
 from app.versioning import etag, parse_if_match
 
 router = APIRouter(prefix="/v1/posts", tags=["posts"], route_class=UnitOfWorkRoute)
 
-PostsRead = Annotated[Principal, require(Scope.posts_read, Scope.posts_write)]
-PostsWrite = Annotated[Principal, require(Scope.posts_write)]
 IfMatch = Annotated[str | None, Header(description="The post's ETag; a stale one answers 412")]
 
 

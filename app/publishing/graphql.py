@@ -21,9 +21,9 @@ from app.graphql.errors import Problem
 from app.posts import service as posts_service
 from app.posts.graphql import PostPayload, PostType
 from app.publishing import jobs, service
-from app.security import Scope
+from app.security import Scopes
 
-WRITE = (Scope.posts_write,)
+WRITE = Scopes.POSTS_WRITE
 
 
 @strawberry.input(description="Publish an approved post now (during a crisis: responders, crisis responses only)")
