@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import strawberry
 
 from app.approvals import review, service
-from app.approvals.schemas import PolicyIn
+from app.approvals.schemas import DecisionRead, PolicyIn
 from app.approvals.stages import BUILTIN_STAGES
 from app.graphql import mutation
 from app.graphql.errors import Problem
@@ -24,23 +24,18 @@ POLICY_READ = Scopes.POLICY_READ
 POLICY_WRITE = Scopes.POLICY_WRITE
 
 
-@strawberry.type(name="Decision", description="One approve / reject / request-changes on a revision")
+@strawberry.experimental.pydantic.type(model=DecisionRead, all_fields=True, name="Decision",
+                                       description="One approve / reject / request-changes on a revision")
 class DecisionType:
-    id: uuid.UUID
-    stage_index: int
-    stage_name: str
-    decision: str
-    decided_by_kind: str
-    decided_by_id: uuid.UUID
-    decided_at: datetime
-    content_hash: str = strawberry.field(description="The content the decision is bound to")
-    comment: str | None
+    """Derived from the REST read model (app/approvals/schemas.DecisionRead)."""
 
-    @classmethod
-    def of(cls, a: Approval) -> DecisionType:
-        return cls(id=a.id, stage_index=a.stage_index, stage_name=a.stage_name, decision=a.decision,
-                   decided_by_kind=a.decided_by_kind, decided_by_id=a.decided_by_id, decided_at=a.created_at,
-                   content_hash=a.content_hash, comment=a.comment)
+    @strawberry.field(deprecation_reason="Use createdAt (the REST name).")
+    def decided_at(self) -> datetime:
+        return self.created_at
+
+
+def decision_type(a: Approval) -> DecisionType:
+    return DecisionType.from_pydantic(DecisionRead.of(a))
 
 
 @strawberry.type(name="ApprovalStage", description="One stage of the current review: required, decided, pending on")
@@ -67,7 +62,7 @@ class ApprovalStageType:
         return cls(index=st.index, name=st.name, when=st.when, role=st.role,
                    min_approvals=None if named else st.min_approvals, approvers=list(st.approvers) if named else None,
                    mode=st.mode if named else None, required=st.required, approved=len(s.progress.approvals),
-                   complete=s.progress.complete, open=s.open, approved_by=[DecisionType.of(a) for a in s.decisions],
+                   complete=s.progress.complete, open=s.open, approved_by=[decision_type(a) for a in s.decisions],
                    pending_on=list(s.pending_on), stuck=s.stuck)
 
 
@@ -88,7 +83,7 @@ class PostApprovalsType:
         return cls(post_id=v.post.id, status=PostStatus(v.post.status), revision=v.revision.number,
                    review_round=v.post.review_round, submitted=v.revision.stages is not None, risk=v.revision.risk,
                    policy_id=v.revision.policy_id, stages=[ApprovalStageType.of(s) for s in v.stages],
-                   decisions=[DecisionType.of(a) for a in v.decisions])
+                   decisions=[decision_type(a) for a in v.decisions])
 
 
 @strawberry.type(name="PolicyStage", description="Decided by N holders of a role, or by named approvers (any/all)")

@@ -110,9 +110,9 @@ class DecisionRead(BaseModel):
     decision: str
     decided_by_kind: str
     decided_by_id: uuid.UUID
-    content_hash: str
+    content_hash: str = Field(description="The content the decision is bound to")
     comment: str | None
-    created_at: datetime
+    created_at: datetime = Field(description="When it was decided")
 
     @classmethod
     def of(cls, a) -> DecisionRead:

@@ -19,9 +19,10 @@ from app.pagination import created_key, make_page
 from app.posts import service
 from app.posts.graphql_enums import PostAction, PostStatus
 from app.posts.schemas import (
+    PostRead,
     Decide, DecideWithReason, PostCreate, PostUpdate, ScheduleIn, StageReassign, TransitionIn,
 )
-from app.posts.workflow import Action, State, allowed
+from app.posts.workflow import Action
 from app.security import Scopes
 
 if TYPE_CHECKING:
@@ -88,59 +89,13 @@ class RevisionType:
         return self.row.created_at
 
 
-@strawberry.type(name="Post")
+@strawberry.experimental.pydantic.type(model=PostRead, all_fields=True, name="Post")
 class PostType:
-    view: strawberry.Private[service.PostView]
-    id: uuid.UUID
-    account_id: uuid.UUID
-    author_kind: str
-    author_id: uuid.UUID
-    source: str
-    external_ref: str | None
-    status: PostStatus
-    revision: int = strawberry.field(description="The current revision's number")
-    body: str
-    link: str | None
-    media: list[str]
-    labels: list[str]
-    content_hash: str
-    scheduled_at: datetime | None
-    risk: str | None
-    missed_schedule: bool
-    approved_revision: int | None
-    review_round: int
-    allowed_transitions: list[PostAction]
-    active_crises: list[uuid.UUID] = strawberry.field(description="Crises in force over this post's account")
-    paused_by_crisis_id: uuid.UUID | None = strawberry.field(
-        description="While paused: the crisis holding it (its slot stays in scheduledAt)")
-    pause_reason: str | None = strawberry.field(
-        description="While paused for something other than a crisis: why (author_offboarded)")
-    publish_attempts: int = strawberry.field(description="Connector calls made so far")
-    last_error: str | None = strawberry.field(description="Why the last attempt failed (failed: why it gave up)")
-    published_at: datetime | None = strawberry.field(description="When the connector accepted it")
-    stuck: bool = strawberry.field(description=(
-        "In review with a named-approver stage nobody can decide any more: an account admin reassigns it "
-        "(reassignPostStage)"))
-    stuck_stages: list[int] = strawberry.field(description="The indexes of those stages")
-    version: int = strawberry.field(description="Pass as expectedVersion (REST: the ETag) to fence stale writes")
-    created_at: datetime
-    updated_at: datetime
+    """Derived from the REST read model (app/posts/schemas.PostRead): a field is declared and
+    mapped once, there. What only GraphQL has (nested revisions, the review) is added here."""
 
-    @classmethod
-    def of(cls, view: service.PostView) -> PostType:
-        # Copied now: the ORM row may be refreshed in place by a later statement of the request.
-        p, r = view.post, view.revision
-        return cls(view=view, id=p.id, account_id=p.account_id, author_kind=p.author_kind, author_id=p.author_id,
-                   source=p.source, external_ref=p.external_ref, status=PostStatus(p.status), revision=p.revision,
-                   body=r.body, link=r.link, media=list(r.media), labels=list(r.labels),
-                   content_hash=r.content_hash, scheduled_at=p.scheduled_at, risk=p.risk,
-                   missed_schedule=view.missed_schedule, approved_revision=p.approved_revision,
-                   review_round=p.review_round,
-                   allowed_transitions=[PostAction(a.value) for a in allowed(State(p.status))],
-                   active_crises=list(view.active_crises), paused_by_crisis_id=p.paused_by_crisis_id,
-                   pause_reason=p.pause_reason if p.status == State.paused else None,
-                   publish_attempts=p.publish_attempts, last_error=p.last_error, published_at=p.published_at,
-                   stuck=bool(view.stuck_stages), stuck_stages=list(view.stuck_stages), version=p.version, created_at=p.created_at, updated_at=p.updated_at)
+    status: PostStatus
+    allowed_transitions: list[PostAction]
 
     @strawberry.field
     def current_revision(self) -> RevisionType:
@@ -154,6 +109,14 @@ class PostType:
     @strawberry.field(description="Each stage of the current review: required, decided, by whom, pending on whom")
     async def approvals(self, info: strawberry.Info) -> PostApprovalsType:
         return PostApprovalsType.of(await info.context.loaders.approvals.load(self.view))
+
+
+def post_type(view: service.PostView) -> PostType:
+    """A post as GraphQL answers it. Copied now: the ORM row may be refreshed in place by a later
+    statement of the request."""
+    post = PostType.from_pydantic(PostRead.of(view))
+    post.view = view  # what the nested fields load from (not a GraphQL field)
+    return post
 
 
 # --- queries ------------------------------------------------------------------------------
@@ -176,7 +139,7 @@ def _label(label: str | None) -> str | None:
     label = label.strip()
     if not 1 <= len(label) <= 64:
         raise ValidationFailed("label must be 1 to 64 characters.", parameter="label")
-    return label.casefold()
+    return label
 
 
 @strawberry.type
@@ -186,7 +149,7 @@ class PostsQuery:
         ctx = info.context
         principal = ctx.require(*READ)
         async with ctx.db() as session:
-            return PostType.of(await service.get_post(session, principal, id))
+            return post_type(await service.get_post(session, principal, id))
 
     @strawberry.field(description="Posts on accounts you can see, oldest first")
     async def posts(self, info: strawberry.Info,
@@ -203,7 +166,7 @@ class PostsQuery:
                 label=_label(f.label), scheduled_from=f.scheduled_from, scheduled_to=f.scheduled_to,
                 missed_schedule=f.missed_schedule, stuck=f.stuck)
         items, cursor = make_page(views, page, lambda v: created_key(v.post))
-        return Page(items=[PostType.of(v) for v in items], next_cursor=cursor)
+        return Page(items=[post_type(v) for v in items], next_cursor=cursor)
 
 
 # --- mutations ----------------------------------------------------------------------------
@@ -302,7 +265,7 @@ class PostPayload:
 
     @classmethod
     async def recall(cls, session, principal, stored: dict[str, Any]) -> PostPayload:
-        return cls(post=PostType.of(await service.get_post(session, principal, uuid.UUID(stored["post_id"]))))
+        return cls(post=post_type(await service.get_post(session, principal, uuid.UUID(stored["post_id"]))))
 
 
 # A payload, not Post itself, in the unions: Post.status (an enum) and Problem.status (the
@@ -330,7 +293,7 @@ async def _decide(info: strawberry.Info, action: Action, model: type[Decide], po
                                           if v is not None})
         view = await service.decide(session, principal, post_id, action, revision=body.revision,
                                     expected_version=expected_version, comment=body.comment)
-        return PostPayload(post=PostType.of(view))
+        return PostPayload(post=post_type(view))
 
     return await mutation.run(info, WRITE, work)
 
@@ -341,7 +304,7 @@ async def _transition(info: strawberry.Info, action: Action, post_id: uuid.UUID,
         body = mutation.validated(TransitionIn, {"comment": comment} if comment is not None else {})
         view = await service.simple_transition(session, principal, post_id, action,
                                                expected_version=expected_version, comment=body.comment)
-        return PostPayload(post=PostType.of(view))
+        return PostPayload(post=post_type(view))
 
     return await mutation.run(info, WRITE, work)
 
@@ -355,11 +318,7 @@ class PostsMutation:
             body = mutation.validated(PostCreate, {
                 "account_id": input.account_id, "body": input.body, "link": input.link, "media": input.media,
                 "labels": input.labels, "scheduled_at": input.scheduled_at})
-            view = await service.create_post(
-                session, principal, account_id=body.account_id, body=body.body,
-                link=str(body.link) if body.link else None, media=[str(m) for m in body.media], labels=body.labels,
-                scheduled_at=body.scheduled_at)
-            return PostPayload(post=PostType.of(view))
+            return PostPayload(post=post_type(await service.create_post(session, principal, **body.content())))
 
         return await mutation.run(info, WRITE, work, keyed=mutation.Keyed(idempotency_key, input, PostPayload))
 
@@ -370,17 +329,9 @@ class PostsMutation:
             body = mutation.validated(PostUpdate, mutation.given(
                 body=input.body, link=input.link, media=input.media, labels=input.labels,
                 scheduled_at=input.scheduled_at))
-            # As app/posts/router.py edit_post does (keep the two in step).
-            changes = body.model_dump(exclude_unset=True)
-            if changes.get("link") is not None:
-                changes["link"] = str(body.link)
-            if "media" in changes:
-                changes["media"] = [str(m) for m in body.media or []]  # null clears the media
-            if "labels" in changes:
-                changes["labels"] = body.labels or []
-            view = await service.edit_post(session, principal, input.post_id, changes,
+            view = await service.edit_post(session, principal, input.post_id, body.changes(),
                                            expected_version=input.expected_version)
-            return PostPayload(post=PostType.of(view))
+            return PostPayload(post=post_type(view))
 
         return await mutation.run(info, WRITE, work)
 
@@ -388,7 +339,7 @@ class PostsMutation:
     async def submit_post(self, info: strawberry.Info, input: SubmitPostInput) -> SubmitPostResult | None:
         async def work(session, principal):
             view = await service.submit(session, principal, input.post_id, expected_version=input.expected_version)
-            return PostPayload(post=PostType.of(view))
+            return PostPayload(post=post_type(view))
 
         return await mutation.run(info, WRITE, work)
 
@@ -414,7 +365,7 @@ class PostsMutation:
             body = mutation.validated(ScheduleIn, mutation.given(scheduled_at=input.scheduled_at))
             view = await service.schedule(session, principal, input.post_id, scheduled_at=body.scheduled_at,
                                           expected_version=input.expected_version)
-            return PostPayload(post=PostType.of(view))
+            return PostPayload(post=post_type(view))
 
         return await mutation.run(info, WRITE, work)
 
@@ -439,6 +390,6 @@ class PostsMutation:
             view = await service.reassign_stage(session, principal, input.post_id, input.index,
                                                 approvers=body.approvers, mode=body.mode, reason=body.reason,
                                                 revision=body.revision, expected_version=input.expected_version)
-            return PostPayload(post=PostType.of(view))
+            return PostPayload(post=post_type(view))
 
         return await mutation.run(info, WRITE, work)

@@ -17,7 +17,7 @@ from app.approvals.schemas import ApprovalsRead
 from app.posts.schemas import (
     Decide, DecideWithReason, PostCreate, PostRead, PostUpdate, RevisionRead, ScheduleIn, StageReassign, TransitionIn,
 )
-from app.posts.workflow import Action, State, allowed
+from app.posts.workflow import Action, State
 from app.security import PostsRead, PostsWrite, Principal
 from app.types import Text
 from app.versioning import etag, parse_if_match
@@ -28,19 +28,7 @@ IfMatch = Annotated[str | None, Header(description="The post's ETag; a stale one
 
 
 def read(view: service.PostView) -> PostRead:
-    p, r = view.post, view.revision
-    return PostRead(
-        id=p.id, account_id=p.account_id, author_kind=p.author_kind, author_id=p.author_id, source=p.source,
-        external_ref=p.external_ref, status=State(p.status), revision=p.revision, body=r.body, link=r.link,
-        media=list(r.media), labels=list(r.labels), content_hash=r.content_hash, scheduled_at=p.scheduled_at,
-        risk=p.risk, missed_schedule=view.missed_schedule, approved_revision=p.approved_revision,
-        review_round=p.review_round, allowed_transitions=allowed(State(p.status)),
-        active_crises=view.active_crises, paused_by_crisis_id=p.paused_by_crisis_id,
-        pause_reason=p.pause_reason if p.status == State.paused else None,
-        publish_attempts=p.publish_attempts, last_error=p.last_error, published_at=p.published_at,
-        stuck=bool(view.stuck_stages), stuck_stages=view.stuck_stages, version=p.version,
-        created_at=p.created_at, updated_at=p.updated_at,
-    )
+    return PostRead.of(view)
 
 
 def answer(request: Request, view: service.PostView) -> PostRead:
@@ -55,11 +43,7 @@ async def _post_now(session, principal: Principal, stored: dict) -> PostRead:
 @router.post("", status_code=201, response_model=PostRead, dependencies=[idempotent(_post_now)],
              summary="Write a draft")
 async def create_post(request: Request, principal: PostsWrite, body: PostCreate):
-    view = await service.create_post(
-        request_session(request), principal, account_id=body.account_id, body=body.body,
-        link=str(body.link) if body.link else None, media=[str(m) for m in body.media], labels=body.labels,
-        scheduled_at=body.scheduled_at)
-    return answer(request, view)
+    return answer(request, await service.create_post(request_session(request), principal, **body.content()))
 
 
 @router.get("", response_model=Page[PostRead], summary="Posts on accounts you can see")
@@ -77,7 +61,7 @@ async def list_posts(
     views = await service.list_posts(
         request_session(request), principal, page=page, account_id=account_id,
         status=[s.value for s in status] if status else None, author_id=author_id,
-        label=label.casefold() if label else None, scheduled_from=scheduled_from, scheduled_to=scheduled_to,
+        label=label, scheduled_from=scheduled_from, scheduled_to=scheduled_to,
         missed_schedule=missed_schedule, stuck=stuck)
     items, cursor = make_page(views, page, lambda v: created_key(v.post))
     return Page[PostRead](items=[read(v) for v in items], next_cursor=cursor)
@@ -92,14 +76,7 @@ async def get_post(request: Request, principal: PostsRead, post_id: uuid.UUID):
               summary="Edit: content makes a new revision (back to draft); scheduled_at alone keeps approvals")
 async def edit_post(request: Request, principal: PostsWrite, post_id: uuid.UUID, body: PostUpdate,
                     if_match: IfMatch = None):
-    changes = body.model_dump(exclude_unset=True)
-    if "link" in changes and changes["link"] is not None:
-        changes["link"] = str(body.link)
-    if "media" in changes:
-        changes["media"] = [str(m) for m in body.media or []]  # null clears the media
-    if "labels" in changes:
-        changes["labels"] = body.labels or []
-    view = await service.edit_post(request_session(request), principal, post_id, changes,
+    view = await service.edit_post(request_session(request), principal, post_id, body.changes(),
                                    expected_version=parse_if_match(if_match))
     return answer(request, view)
 

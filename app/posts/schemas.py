@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
-from app.posts.workflow import Action, State
+from app.posts.workflow import Action, State, allowed
 from app.types import Text, Timestamp
 
 Label = Text(64, 1)
@@ -31,6 +31,11 @@ class PostCreate(BaseModel):
     def _labels(cls, value: list[str]) -> list[str]:
         return sorted({v.casefold() for v in value})
 
+    def content(self) -> dict[str, Any]:
+        """What the service takes, normalised once for both adapters (URLs as strings)."""
+        return {"account_id": self.account_id, "body": self.body, "link": str(self.link) if self.link else None,
+                "media": [str(m) for m in self.media], "labels": self.labels, "scheduled_at": self.scheduled_at}
+
 
 class PostUpdate(BaseModel):
     """Content fields make a new revision; ``scheduled_at`` alone keeps approvals."""
@@ -47,6 +52,18 @@ class PostUpdate(BaseModel):
     @classmethod
     def _labels(cls, value: list[str] | None) -> list[str] | None:
         return sorted({v.casefold() for v in value}) if value is not None else None
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the caller gave, normalised once for both adapters: URLs as strings, and
+        null media or labels clear them."""
+        changes = self.model_dump(exclude_unset=True)
+        if changes.get("link") is not None:
+            changes["link"] = str(self.link)
+        if "media" in changes:
+            changes["media"] = [str(m) for m in self.media or []]
+        if "labels" in changes:
+            changes["labels"] = self.labels or []
+        return changes
 
 
 class Decide(BaseModel):
@@ -118,7 +135,7 @@ class PostRead(BaseModel):
     source: str
     external_ref: str | None
     status: State
-    revision: int
+    revision: int = Field(description="The current revision's number")
     body: str
     link: str | None
     media: list[str]
@@ -145,6 +162,24 @@ class PostRead(BaseModel):
         "to the account or decided another stage): an account admin reassigns it "
         "(POST /v1/posts/{id}/stages/{index}/reassign)"))
     stuck_stages: list[int] = Field(default_factory=list, description="The indexes of those stages")
-    version: int
+    version: int = Field(description="Pass as If-Match (GraphQL: expectedVersion) to fence stale writes")
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def of(cls, view) -> PostRead:
+        """The one mapping of a post (app/posts/service.PostView) to its fields: REST answers it,
+        GraphQL's Post is derived from it (app/posts/graphql.py)."""
+        p, r = view.post, view.revision
+        return cls(
+            id=p.id, account_id=p.account_id, author_kind=p.author_kind, author_id=p.author_id, source=p.source,
+            external_ref=p.external_ref, status=State(p.status), revision=p.revision, body=r.body, link=r.link,
+            media=list(r.media), labels=list(r.labels), content_hash=r.content_hash, scheduled_at=p.scheduled_at,
+            risk=p.risk, missed_schedule=view.missed_schedule, approved_revision=p.approved_revision,
+            review_round=p.review_round, allowed_transitions=allowed(State(p.status)),
+            active_crises=list(view.active_crises), paused_by_crisis_id=p.paused_by_crisis_id,
+            pause_reason=p.pause_reason if p.status == State.paused else None,
+            publish_attempts=p.publish_attempts, last_error=p.last_error, published_at=p.published_at,
+            stuck=bool(view.stuck_stages), stuck_stages=list(view.stuck_stages), version=p.version,
+            created_at=p.created_at, updated_at=p.updated_at,
+        )

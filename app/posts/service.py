@@ -203,6 +203,8 @@ async def list_posts(session: AsyncSession, principal: Principal, *, page: PageP
     access = await access_service.effective_access(session, principal)
     visible = None if access.sees_everything else (access.visible_brand_ids, access.visible_account_ids)
     stuck = filters.pop("stuck", None)
+    if filters.get("label"):
+        filters["label"] = filters["label"].casefold()  # labels are stored casefolded
     posts = await repository.list_posts(session, visible, after=cursor_after(page), limit=page.limit + 1,
                                         where=review.stuck_clause(stuck) if stuck is not None else None, **filters)
     revs = {(r.post_id, r.number): r for r in await repository.revisions_of(

@@ -19,7 +19,7 @@ from app.errors import AppError, db_problem
 from app.graphql import mutation
 from app.graphql.errors import Problem
 from app.posts import service as posts_service
-from app.posts.graphql import PostPayload, PostType
+from app.posts.graphql import PostPayload, post_type
 from app.publishing import jobs, service
 from app.security import Scopes
 
@@ -44,7 +44,7 @@ RetractPostResult = Annotated[PostPayload | Problem, strawberry.union("RetractPo
 
 async def _read_back(info: strawberry.Info, post_id: uuid.UUID) -> PostPayload | Problem:
     async def work(session, principal):
-        return PostPayload(post=PostType.of(await posts_service.get_post(session, principal, post_id)))
+        return PostPayload(post=post_type(await posts_service.get_post(session, principal, post_id)))
 
     return await mutation.run(info, WRITE, work)
 
@@ -83,6 +83,6 @@ class PublishingMutation:
         async def work(session, principal):
             await service.retract(session, principal, input.post_id, expected_version=input.expected_version)
             view = await posts_service.get_post(session, principal, input.post_id)
-            return PostPayload(post=PostType.of(view))
+            return PostPayload(post=post_type(view))
 
         return await mutation.run(info, WRITE, work)
