@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.access.router import router as grants_router
 from app.accounts.router import router as accounts_router
 from app.approvals.router import router as approvals_router
-from app.audit import service as audit_service
+from app.audit import jobs as audit_jobs
 from app.audit.router import router as audit_router
 from app.brands.router import router as brands_router
 from app.config import Settings, get_settings
@@ -38,7 +38,7 @@ async def _sealer(maker: async_sessionmaker[AsyncSession], interval: float, sett
     """Seal the audit chain off the request path, in the background, and publish its checkpoints."""
     while True:
         try:
-            await audit_service.seal_once(maker, settings)
+            await audit_jobs.seal_once(maker, settings)
         except asyncio.CancelledError:
             raise
         except Exception:

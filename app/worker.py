@@ -8,7 +8,7 @@ import signal
 import structlog
 
 from app import idempotency
-from app.audit import service as audit_service
+from app.audit import jobs as audit_jobs
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
 from app.crises import service as crises_service
@@ -62,7 +62,7 @@ async def run_worker(url: str, settings: Settings) -> None:
     log.info("worker started")
     try:
         await asyncio.gather(
-            _loop("audit-sealer", 1.0, lambda: audit_service.seal_once(maker, settings), stop),
+            _loop("audit-sealer", 1.0, lambda: audit_jobs.seal_once(maker, settings), stop),
             _loop("idempotency-expiry", 300.0, purge, stop),
             _loop("missed-schedules", 15.0, missed, stop),
             _loop("scheduler", settings.scheduler_poll_seconds, scheduler, stop),

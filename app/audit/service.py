@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app import context
 from app.audit import repository, signing
 from app.audit.schemas import CheckpointRead
-from app.config import Settings, get_settings
+from app.config import Settings
 from app.models import AuditCheckpoint, AuditRecord
 from app.security import Principal
 
@@ -218,7 +218,7 @@ async def publish_checkpoint(session: AsyncSession, key: Ed25519PrivateKey | Non
     return checkpoint
 
 
-def _log_checkpoint(cp: Checkpoint) -> None:
+def log_checkpoint(cp: Checkpoint) -> None:
     fields = {"seq": cp.seq, "hash": cp.hash, "created_at": signing.timestamp(cp.created_at),
               "signature": cp.signature, "key_id": cp.key_id}
     if cp.signature is None:
@@ -226,19 +226,6 @@ def _log_checkpoint(cp: Checkpoint) -> None:
                     unsigned="SOCIALGOV_AUDIT_CHECKPOINT_KEY is not set: this checkpoint is not signed")
     else:
         log.info("audit checkpoint", **fields)
-
-
-async def seal_once(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings | None = None) -> int:
-    """One sealing pass and, when due, a checkpoint, in one transaction. A malformed
-    checkpoint key raises before anything is sealed (the caller logs it every pass)."""
-    settings = settings or get_settings()
-    key = signing.private_key(settings.audit_checkpoint_key)
-    async with sessionmaker() as session, session.begin():
-        sealed = await seal_pending(session)
-        checkpoint = await publish_checkpoint(session, key, settings.audit_checkpoint_interval)
-    if checkpoint is not None:
-        _log_checkpoint(checkpoint)  # after the commit: the log never names a checkpoint that is not stored
-    return sealed
 
 
 def parse_checkpoint(doc: Any) -> Checkpoint:

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from app.audit import service
+from app.audit import jobs, service
 from app.security import SYSTEM
 
 pytestmark = pytest.mark.committed
@@ -43,7 +43,7 @@ async def test_concurrent_writers_and_three_sealers_build_one_unforked_chain(com
     async def sealer() -> int:
         sealed = 0
         while not writers_done.is_set():
-            sealed += await service.seal_once(committed.maker)
+            sealed += await jobs.seal_once(committed.maker)
             await asyncio.sleep(0)
         return sealed
 
@@ -57,7 +57,7 @@ async def test_concurrent_writers_and_three_sealers_build_one_unforked_chain(com
     finally:
         writers_done.set()
         await asyncio.gather(*sealers)
-    await service.seal_once(committed.maker)
+    await jobs.seal_once(committed.maker)
 
     facts = await chain_facts(committed)
     assert facts["rows"] >= 90
@@ -70,15 +70,15 @@ async def test_concurrent_writers_and_three_sealers_build_one_unforked_chain(com
 
 
 async def test_records_committed_out_of_id_order_still_seal_into_one_chain(committed):
-    await service.seal_once(committed.maker)  # the bootstrap's records
+    await jobs.seal_once(committed.maker)  # the bootstrap's records
     async with committed.maker() as slow, committed.maker() as fast:
         await service.record(slow, SYSTEM, "slow.made", "race", "slow")  # takes the lower id ...
         await service.record(fast, SYSTEM, "fast.made", "race", "fast")
         await fast.commit()
         # ... but is not committed yet: the sealer neither waits for it nor skips past it for good.
-        assert await service.seal_once(committed.maker) == 1
+        assert await jobs.seal_once(committed.maker) == 1
         await slow.commit()
-    assert await service.seal_once(committed.maker) == 1
+    assert await jobs.seal_once(committed.maker) == 1
 
     async with committed.maker() as s:
         rows = await service.list_audit(s, service.AuditFilter(subject_type="race"), None, 10)
@@ -96,8 +96,8 @@ async def test_only_one_sealer_at_a_time(committed):
         async with committed.maker() as s:
             await service.record(s, SYSTEM, "late.made", "late", "1")
             await s.commit()
-        assert await service.seal_once(committed.maker) == 0  # backs off instead of forking
-    assert await service.seal_once(committed.maker) == 1
+        assert await jobs.seal_once(committed.maker) == 0  # backs off instead of forking
+    assert await jobs.seal_once(committed.maker) == 1
     assert (await committed.api.ok("GET", "/v1/audit/verify"))["ok"] is True
 
 
@@ -106,7 +106,7 @@ class TestTampering:
         api = committed.api
         for _ in range(4):
             await api.brand()
-        await service.seal_once(committed.maker)
+        await jobs.seal_once(committed.maker)
         intact = await api.ok("GET", "/v1/audit/verify")
         assert intact["ok"] is True and intact["head_seq"] >= 6
 
@@ -130,10 +130,10 @@ class TestTampering:
     async def test_the_chain_keeps_growing_but_stays_broken(self, committed):
         api = committed.api
         await api.brand()
-        await service.seal_once(committed.maker)
+        await jobs.seal_once(committed.maker)
         async with superuser(committed.url) as conn:
             await conn.execute("UPDATE audit_records SET prev_hash = repeat('0', 63) || '1' WHERE seq = 2")
         await api.brand()
-        assert await service.seal_once(committed.maker) == 1
+        assert await jobs.seal_once(committed.maker) == 1
         result = await api.ok("GET", "/v1/audit/verify")
         assert result["ok"] is False and result["first_broken"]["seq"] == 2

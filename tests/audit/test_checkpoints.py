@@ -24,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
-from app.audit import service, signing
+from app.audit import jobs, service, signing
 from app.config import Settings
 from app.main import _sealer, create_app
 from app.security import SYSTEM
@@ -100,7 +100,7 @@ class TestPublishing:
         _, public, key_id = key
         await write(maker, 3)
         with capture_logs() as logs:
-            sealed = await service.seal_once(maker, sealer_settings(key[0]))
+            sealed = await jobs.seal_once(maker, sealer_settings(key[0]))
         head = await signed_api.ok("GET", "/v1/audit/verify")
         page = await checkpoints(signed_api)
 
@@ -119,7 +119,7 @@ class TestPublishing:
 
     async def test_another_key_does_not_verify_it(self, signed_api, maker, key):
         await write(maker, 1)
-        await service.seal_once(maker, sealer_settings(key[0]))
+        await jobs.seal_once(maker, sealer_settings(key[0]))
         [item] = (await checkpoints(signed_api))["items"]
         _, other_public, _ = signing.generate()
         assert not independently_valid(other_public, item)
@@ -128,25 +128,25 @@ class TestPublishing:
 
     async def test_at_most_one_per_interval_and_none_while_the_head_stands_still(self, signed_api, maker, key):
         await write(maker, 2)
-        await service.seal_once(maker, sealer_settings(key[0], interval=60))
+        await jobs.seal_once(maker, sealer_settings(key[0], interval=60))
         await write(maker, 2)
-        assert await service.seal_once(maker, sealer_settings(key[0], interval=60)) == 2
+        assert await jobs.seal_once(maker, sealer_settings(key[0], interval=60)) == 2
         assert len((await checkpoints(signed_api))["items"]) == 1  # within the interval
 
         # Interval 0: after every pass that sealed — and the head left uncovered above is covered now.
-        assert await service.seal_once(maker, sealer_settings(key[0])) == 0
-        assert await service.seal_once(maker, sealer_settings(key[0])) == 0  # the head stands still
+        assert await jobs.seal_once(maker, sealer_settings(key[0])) == 0
+        assert await jobs.seal_once(maker, sealer_settings(key[0])) == 0  # the head stands still
         page = await checkpoints(signed_api)
         head = await signed_api.ok("GET", "/v1/audit/verify")
         assert [i["seq"] for i in page["items"]] == [head["head_seq"], head["head_seq"] - 2]  # newest first
         await write(maker, 1)
-        await service.seal_once(maker, sealer_settings(key[0]))
+        await jobs.seal_once(maker, sealer_settings(key[0]))
         assert (await checkpoints(signed_api))["items"][0]["seq"] == head["head_seq"] + 1
 
     async def test_pages_newest_first_with_a_cursor(self, signed_api, maker, key):
         for _ in range(3):
             await write(maker, 1)
-            await service.seal_once(maker, sealer_settings(key[0]))
+            await jobs.seal_once(maker, sealer_settings(key[0]))
         first = await signed_api.ok("GET", "/v1/audit/checkpoints?limit=2")
         assert len(first["items"]) == 2 and first["next_cursor"]
         rest = await signed_api.ok("GET", f"/v1/audit/checkpoints?limit=2&cursor={first['next_cursor']}")
@@ -156,7 +156,7 @@ class TestPublishing:
     async def test_without_a_key_checkpoints_are_written_unsigned_and_say_so(self, api, maker):
         await write(maker, 2)
         with capture_logs() as logs:
-            await service.seal_once(maker, sealer_settings(None))
+            await jobs.seal_once(maker, sealer_settings(None))
         page = await checkpoints(api)
         [item] = page["items"]
         assert item["signature"] is None and item["key_id"] is None
@@ -169,7 +169,7 @@ class TestPublishing:
         await write(maker, 1)
         bad = "not-a-key-" + "x" * 20
         with pytest.raises(ValueError, match="SOCIALGOV_AUDIT_CHECKPOINT_KEY") as info:
-            await service.seal_once(maker, sealer_settings(bad))
+            await jobs.seal_once(maker, sealer_settings(bad))
         assert bad not in str(info.value)
         async with maker() as s:
             assert (await service.verify(s)).unsealed >= 1
@@ -183,14 +183,14 @@ class TestPublishing:
 
     async def test_a_forged_checkpoint_dated_in_the_future_does_not_silence_checkpoints(self, signed_api, maker, key):
         await write(maker, 1)
-        await service.seal_once(maker, sealer_settings(key[0], interval=60))
+        await jobs.seal_once(maker, sealer_settings(key[0], interval=60))
         async with maker() as s:
             await s.execute(text(
                 "INSERT INTO audit_checkpoints (seq, hash, created_at, signature, key_id)"
                 " SELECT seq, hash, now() + interval '10 years', NULL, NULL FROM audit_checkpoints"))
             await s.commit()
         await write(maker, 1)
-        await service.seal_once(maker, sealer_settings(key[0], interval=60))
+        await jobs.seal_once(maker, sealer_settings(key[0], interval=60))
         newest = (await checkpoints(signed_api))["items"][0]
         assert newest["key_id"] == key[2] and newest["seq"] == (await signed_api.ok("GET", "/v1/audit/verify"))["head_seq"]
 
@@ -199,7 +199,7 @@ class TestAppendOnly:
     @pytest.fixture
     async def stored(self, maker, key):
         await write(maker, 2)
-        await service.seal_once(maker, sealer_settings(key[0]))
+        await jobs.seal_once(maker, sealer_settings(key[0]))
         async with maker() as s:
             yield s
 
@@ -220,7 +220,7 @@ class TestAppendOnly:
 class TestVerifyAgainstStoredCheckpoints:
     async def sealed(self, maker, key, n: int = 6) -> int:
         await write(maker, n)
-        await service.seal_once(maker, sealer_settings(key[0]))
+        await jobs.seal_once(maker, sealer_settings(key[0]))
         async with maker() as s:
             result = await service.verify(s)
         assert result.ok and result.checkpoint["seq"] == result.head_seq
@@ -263,7 +263,7 @@ class TestVerifyAgainstStoredCheckpoints:
         async with triggers_off(maker) as s:
             await s.execute(text("DELETE FROM audit_records WHERE seq > :cut"), {"cut": head - 2})
         await write(maker, 4)
-        await service.seal_once(maker, sealer_settings(key[0]))  # re-seals seq head-1 … head+2, checkpoints it
+        await jobs.seal_once(maker, sealer_settings(key[0]))  # re-seals seq head-1 … head+2, checkpoints it
 
         result = await signed_api.ok("GET", "/v1/audit/verify")
         # The newest checkpoint agrees with the regrown head, but an older one does not: all are checked.
@@ -346,7 +346,7 @@ class TestSavedCheckpoint:
         """The auditor's daily job: save the latest page of checkpoints outside the database."""
         for _ in range(3):
             await committed.api.brand()
-        await service.seal_once(committed.maker, sealer_settings(key[0]))
+        await jobs.seal_once(committed.maker, sealer_settings(key[0]))
         page = await committed.api.ok("GET", "/v1/audit/checkpoints")
         path = tmp_path / "checkpoint.json"
         path.write_text(json.dumps(page))

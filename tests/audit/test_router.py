@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.audit import service
+from app.audit import jobs, service
 from app.security import SYSTEM
 
 
@@ -167,7 +167,7 @@ class TestVerify:
         pending = await api.ok("GET", "/v1/audit/verify")
         assert pending["ok"] is True and pending["unsealed"] > 0 and pending["head_seq"] is None
 
-        sealed = await service.seal_once(maker)
+        sealed = await jobs.seal_once(maker)
         result = await api.ok("GET", "/v1/audit/verify")
         assert result == {"ok": True, "sealed": sealed, "unsealed": 0, "head_seq": sealed,
                           "head_hash": result["head_hash"], "first_broken": None, "checkpoints_checked": 1,
@@ -182,11 +182,11 @@ class TestVerify:
 
     async def test_sealing_again_extends_the_chain(self, api, maker):
         await api.brand()
-        first = await service.seal_once(maker)
+        first = await jobs.seal_once(maker)
         head = (await api.ok("GET", "/v1/audit/verify"))["head_hash"]
         brand = await api.brand()
-        assert await service.seal_once(maker) == 1
-        assert await service.seal_once(maker) == 0
+        assert await jobs.seal_once(maker) == 1
+        assert await jobs.seal_once(maker) == 0
         result = await api.ok("GET", "/v1/audit/verify")
         assert result["ok"] and result["head_seq"] == first + 1
         [rec] = await all_records(api, subject_id=brand["id"])
@@ -197,7 +197,7 @@ class TestExport:
     async def test_streams_every_matching_record_as_json_lines(self, api, maker):
         await write(maker, *[("e.made", "exp", str(i)) for i in range(5)])
         await api.brand()
-        await service.seal_once(maker)
+        await jobs.seal_once(maker)
 
         r = await api.client.get("/v1/audit/export", headers=api.h())
         assert r.status_code == 200

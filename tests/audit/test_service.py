@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 
 from app import context
 from app.access.policy import Role
-from app.audit import repository, service
+from app.audit import jobs, repository, service
 from app.models import AuditRecord
 from app.security import SYSTEM
 
@@ -116,7 +116,7 @@ class TestSeal:
         async with maker() as s:
             await service.record(s, SYSTEM, "odd.made", "odd", "1", before={"k": "v"}, after=awkward)
             await s.commit()
-        await service.seal_once(maker)
+        await jobs.seal_once(maker)
         async with maker() as s:  # a fresh session: values exactly as jsonb gives them back
             [rec] = await chain(s)
             assert rec.hash == service.chain_hash(rec.prev_hash, rec, rec.seq)
