@@ -103,30 +103,38 @@ SELECT md5('bench-account-' || a)::uuid,
   FROM generate_series(1, :accounts) a
 """)
 
-# Posts approved and scheduled, each with its approved revision (hash = sha256 of the body).
+# Posts approved and scheduled, each with its approved revision and its content hash as the
+# service computes it (app/posts/service.content_hash: sha256 of the canonical JSON of account,
+# body, sorted labels, link and media): the publisher recomputes it before every send.
 # scheduled_at = :start + (g - 1) * :step seconds.
 _POSTS = text("""
 WITH src AS MATERIALIZED (
-    SELECT gen_random_uuid() AS id, g,
-           md5('bench-account-' || (1 + g % :accounts))::uuid AS account_id,
-           'Bench post ' || g || ': our quarterly update for followers, see the link. #socialgov' AS body,
-           CASE g % 3 WHEN 0 THEN ARRAY[]::varchar[] WHEN 1 THEN ARRAY['campaign']::varchar[]
-                      ELSE ARRAY['product', 'launch-' || (g % 50)]::varchar[] END AS labels
-      FROM generate_series(1, :posts) g
+    SELECT id, g, account_id, body, labels, link,
+           encode(sha256(convert_to(
+               '{"account_id":' || to_json(account_id::text)::text || ',"body":' || to_json(body)::text
+               || ',"labels":[' || coalesce((SELECT string_agg(to_json(l)::text, ',' ORDER BY l COLLATE "C")
+                                             FROM unnest(labels) l), '')
+               || '],"link":' || to_json(link)::text || ',"media":[]}', 'UTF8')), 'hex') AS content_hash
+      FROM (SELECT gen_random_uuid() AS id, g,
+                   md5('bench-account-' || (1 + g % :accounts))::uuid AS account_id,
+                   'Bench post ' || g || ': our quarterly update for followers, see the link. #socialgov' AS body,
+                   CASE g % 3 WHEN 0 THEN ARRAY[]::varchar[] WHEN 1 THEN ARRAY['campaign']::varchar[]
+                              ELSE ARRAY['product', 'launch-' || (g % 50)]::varchar[] END AS labels,
+                   'https://example.com/p/' || g AS link
+              FROM generate_series(1, :posts) g) made
 ), p AS (
     INSERT INTO posts (id, account_id, author_kind, author_id, source, status, revision, labels, scheduled_at,
                        review_round, risk, missed_schedule, approved_revision, approved_content_hash, version,
                        publish_attempts)
     SELECT id, account_id, 'user', md5('bench-user-' || (1 + g % :users))::uuid, 'api', 'scheduled', 1, labels,
            CAST(:start AS timestamptz) + (g - 1) * make_interval(secs => :step), 1, 'low', false, 1,
-           encode(sha256(convert_to(body, 'UTF8')), 'hex'), 1, 0
+           content_hash, 1, 0
       FROM src
     RETURNING id
 )
 INSERT INTO post_revisions (post_id, number, body, link, media, labels, content_hash, findings, risk, stages,
                             submitted_at, created_by_kind, created_by_id)
-SELECT s.id, 1, s.body, 'https://example.com/p/' || s.g, '{}', s.labels,
-       encode(sha256(convert_to(s.body, 'UTF8')), 'hex'), '[]'::jsonb, 'low', '[]'::jsonb, now(),
+SELECT s.id, 1, s.body, s.link, '{}', s.labels, s.content_hash, '[]'::jsonb, 'low', '[]'::jsonb, now(),
        'user', md5('bench-user-' || (1 + s.g % :users))::uuid
   FROM src s
 """)
