@@ -177,10 +177,8 @@ async def prepare_claimed(session: AsyncSession, actor: Principal, post_id: uuid
         return "failed"
 
 
-async def authorise_publish(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *,
-                            expected_version: int | None) -> Prepared:
-    """A publish by hand, checked under the shared fence: who may (publishers; under a crisis
-    its responders, and only crisis responses), the version, the transition, the content."""
+async def _locked_visible(session: AsyncSession, principal: Principal, post_id: uuid.UUID):
+    """The post, locked, with the caller's access and its account: 404 unless the caller sees it."""
     post = await post_moves.lock(session, post_id)
     if post is None:
         raise PostNotFound("No such post.")
@@ -188,6 +186,14 @@ async def authorise_publish(session: AsyncSession, principal: Principal, post_id
     account = await repository.account(session, post.account_id)
     if not access.sees(account.brand_id, account.id):
         raise PostNotFound("No such post.")
+    return post, access, account
+
+
+async def authorise_publish(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *,
+                            expected_version: int | None) -> Prepared:
+    """A publish by hand, checked under the shared fence: who may (publishers; under a crisis
+    its responders, and only crisis responses), the version, the transition, the content."""
+    post, access, account = await _locked_visible(session, principal, post_id)
     crises = await crises_service.in_force_for(session, post.account_id, account.brand_id)
     # In calm times publishers publish; under a crisis its responders do (crisis leads and
     # the people the declaration names), and only crisis responses.
@@ -234,13 +240,7 @@ def _crisis_block(access: Access, principal: Principal, crises, rev: PostRevisio
 
 async def retract(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *,
                   expected_version: int | None) -> None:
-    post = await post_moves.lock(session, post_id)
-    if post is None:
-        raise PostNotFound("No such post.")
-    access = await access_service.effective_access(session, principal)
-    account = await repository.account(session, post.account_id)
-    if not access.sees(account.brand_id, account.id):
-        raise PostNotFound("No such post.")
+    post, access, account = await _locked_visible(session, principal, post_id)
     if not access.has_role(Role.publisher, brand_id=account.brand_id, account_id=account.id):
         raise PostActionForbidden("Only a publisher of this account retracts.")
     if expected_version is not None and expected_version != post.version:

@@ -6,7 +6,6 @@ import http.server
 import json
 import re
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from app.db import create_engine
 from app.errors import PROBLEM_BASE
 from tests.support.app import Api
 from tests.support.posts import Flow, Person, person
-from tests.support.processes import env, free_port, wait_healthy
+from tests.support.processes import env, free_port, stop, wait_healthy
 
 pytestmark = pytest.mark.committed
 
@@ -65,13 +64,7 @@ async def service(databases, tmp_path_factory):
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             yield Service(base, Api(client, admin), made.stdout.strip(), url)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)
         await databases.drop(name)
 
 

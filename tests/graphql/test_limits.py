@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from sqlalchemy import event
 
 from app.main import create_app
 from tests.support.app import Api, make_client, settings_for
-from tests.support.processes import env, free_port, wait_healthy
+from tests.support.processes import env, free_port, stop as stop_process, wait_healthy
 from tests.support.problems import problem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -321,11 +320,5 @@ async def test_a_crisis_is_declared_while_abusive_documents_are_in_flight(databa
             assert all(answers.values()), {kind: len(rs) for kind, rs in answers.items()}
             assert (await client.get("/healthz")).status_code == 200
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
         await databases.drop(name)

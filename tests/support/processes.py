@@ -34,3 +34,17 @@ async def wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) ->
                 pass
             await asyncio.sleep(0.2)
     raise AssertionError("service did not become healthy")
+
+
+def stop(proc) -> None:
+    """SIGTERM (a graceful shutdown), then kill if it does not end within 30 s."""
+    import signal
+    import subprocess
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
