@@ -15,6 +15,7 @@ import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+from strawberry.scalars import JSON
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
@@ -187,24 +188,47 @@ class FieldError:
     pointer: str | None
 
 
+_GENERIC_MEMBERS = {"errors", "pointer", "parameter", "path_parameter", "header"}
+
+
+def _details(extra: dict[str, Any]) -> dict[str, Any] | None:
+    """REST's problem extension members, camelCased: the one place a domain's own members go."""
+    def camelised(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {camel(str(k)): camelised(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [camelised(v) for v in value]
+        return value
+
+    out = {camel(k): camelised(v) for k, v in extra.items() if k not in _GENERIC_MEMBERS}
+    return out or None
+
+
 @strawberry.type(description="Any expected failure; fields beyond code/message/status are set where they apply")
 class Problem(ErrorInterface):
     title: str
     pointer: str | None = strawberry.field(description="JSON Pointer into the input: the offending field")
-    current_status: str | None = None
-    allowed_transitions: list[str] | None = None
     current_version: int | None = None
-    current_revision: int | None = None
-    open_stage: str | None = None
     required_scopes: list[str] | None = None
-    crisis_ids: list[str] | None = strawberry.field(default=None, description="crisis-freeze, crisis-active")
-    crisis_id: str | None = strawberry.field(default=None, description="blackout-window")
-    resolution: str | None = strawberry.field(default=None, description="crisis-already-resolved")
-    connector_status: int | None = strawberry.field(default=None, description="publish-failed: the gateway's status")
     errors: list[FieldError] | None = None
+    details: JSON | None = strawberry.field(default=None, description=(
+        "Every member REST's problem+json carries beyond type/title/status/detail (camelCased): what a "
+        "domain adds to its errors (currentStatus, allowedTransitions, crisisIds, findings ...) arrives here, "
+        "with no change to this type"))
+    # Domain members typed one by one, from before ``details``: kept for clients that select them.
+    current_status: str | None = strawberry.field(default=None, deprecation_reason="Use details.currentStatus.")
+    allowed_transitions: list[str] | None = strawberry.field(default=None,
+                                                             deprecation_reason="Use details.allowedTransitions.")
+    current_revision: int | None = strawberry.field(default=None, deprecation_reason="Use details.currentRevision.")
+    open_stage: str | None = strawberry.field(default=None, deprecation_reason="Use details.openStage.")
+    crisis_ids: list[str] | None = strawberry.field(default=None, deprecation_reason="Use details.crisisIds.")
+    crisis_id: str | None = strawberry.field(default=None, deprecation_reason="Use details.crisisId.")
+    resolution: str | None = strawberry.field(default=None, deprecation_reason="Use details.resolution.")
+    connector_status: int | None = strawberry.field(default=None, deprecation_reason="Use details.connectorStatus.")
     raw_findings: strawberry.Private[list[dict[str, Any]] | None] = None
 
-    @strawberry.field(description="content-blocked: the blocking findings")
+    @strawberry.field(description="content-blocked: the blocking findings",
+                      deprecation_reason="Use details.findings.")
     def findings(self) -> list[Annotated[FindingType, strawberry.lazy("app.content.findings_graphql")]] | None:
         from app.content.findings_graphql import FindingType
 
@@ -224,7 +248,8 @@ class Problem(ErrorInterface):
                    current_revision=x.get("current_revision"), open_stage=x.get("open_stage"),
                    required_scopes=x.get("required_scopes"), crisis_ids=x.get("crisis_ids"),
                    crisis_id=x.get("crisis_id"), resolution=x.get("resolution"),
-                   connector_status=x.get("connector_status"), errors=errors, raw_findings=x.get("findings"))
+                   connector_status=x.get("connector_status"), errors=errors, raw_findings=x.get("findings"),
+                   details=_details(x))
 
 
 def _field_pointer(entry: dict[str, Any]) -> str | None:
