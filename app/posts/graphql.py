@@ -20,6 +20,7 @@ from app.posts import service
 from app.posts.graphql_enums import PostAction, PostStatus
 from app.posts.schemas import (
     PostRead,
+    RevisionRead,
     Decide, DecideWithReason, PostCreate, PostUpdate, ScheduleIn, StageReassign, TransitionIn,
 )
 from app.posts.workflow import Action
@@ -34,59 +35,35 @@ WRITE = Scopes.POSTS_WRITE
 Finding = Annotated["FindingType", strawberry.lazy("app.content.findings_graphql")]
 
 
-@strawberry.type(name="Revision", description="One immutable version of a post's content")
+@strawberry.experimental.pydantic.type(model=RevisionRead, name="Revision",
+                                       description="One immutable version of a post's content")
 class RevisionType:
-    row: strawberry.Private[PostRevision]
+    """Derived from the REST read model (app/posts/schemas.RevisionRead); ``findings`` is typed
+    here (REST answers them as objects, GraphQL as Finding)."""
 
-    @classmethod
-    def of(cls, row: PostRevision) -> RevisionType:
-        return cls(row=row)
-
-    @strawberry.field
-    def number(self) -> int:
-        return self.row.number
-
-    @strawberry.field
-    def body(self) -> str:
-        return self.row.body
-
-    @strawberry.field
-    def link(self) -> str | None:
-        return self.row.link
-
-    @strawberry.field
-    def media(self) -> list[str]:
-        return list(self.row.media or ())
-
-    @strawberry.field
-    def labels(self) -> list[str]:
-        return list(self.row.labels or ())
-
-    @strawberry.field(description="What approvals are bound to (body, link, media, labels, account)")
-    def content_hash(self) -> str:
-        return self.row.content_hash
-
-    @strawberry.field(description="Set by submit: the highest non-blocking severity found")
-    def risk(self) -> str | None:
-        return self.row.risk
+    number: strawberry.auto
+    body: strawberry.auto
+    link: strawberry.auto
+    media: strawberry.auto
+    labels: strawberry.auto
+    content_hash: strawberry.auto
+    risk: strawberry.auto
+    created_by_kind: strawberry.auto
+    created_by_id: strawberry.auto
+    created_at: strawberry.auto
 
     @strawberry.field(description="Set by submit: every finding of the content checks")
     def findings(self) -> list[Finding] | None:
         from app.content.findings_graphql import FindingType
 
-        return None if self.row.findings is None else [FindingType.of(f) for f in self.row.findings]
+        return None if self.raw_findings is None else [FindingType.of(f) for f in self.raw_findings]
 
-    @strawberry.field
-    def created_by_kind(self) -> str:
-        return self.row.created_by_kind
 
-    @strawberry.field
-    def created_by_id(self) -> uuid.UUID | None:
-        return self.row.created_by_id
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
+def revision_type(row: PostRevision) -> RevisionType:
+    read = RevisionRead.model_validate(row)
+    revision = RevisionType.from_pydantic(read)
+    revision.raw_findings = read.findings  # what ``findings`` types (not a GraphQL field)
+    return revision
 
 
 @strawberry.experimental.pydantic.type(model=PostRead, all_fields=True, name="Post")
@@ -99,12 +76,12 @@ class PostType:
 
     @strawberry.field
     def current_revision(self) -> RevisionType:
-        return RevisionType.of(self.view.revision)
+        return revision_type(self.view.revision)
 
     @strawberry.field(description="Every revision, oldest first")
     async def revisions(self, info: strawberry.Info) -> list[RevisionType]:
         rows = await info.context.loaders.revisions.load((self.id, self.revision))
-        return [RevisionType.of(r) for r in rows]
+        return [revision_type(r) for r in rows]
 
     @strawberry.field(description="Each stage of the current review: required, decided, by whom, pending on whom")
     async def approvals(self, info: strawberry.Info) -> PostApprovalsType:

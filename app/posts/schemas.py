@@ -101,6 +101,8 @@ class Finding(BaseModel):
 
 
 class RevisionRead(BaseModel):
+    """One immutable version of a post's content (GraphQL's Revision is derived from it)."""
+
     model_config = ConfigDict(from_attributes=True)
 
     number: int
@@ -108,9 +110,9 @@ class RevisionRead(BaseModel):
     link: str | None
     media: list[str]
     labels: list[str]
-    content_hash: str
-    risk: str | None
-    findings: list[dict[str, Any]] | None
+    content_hash: str = Field(description="What approvals are bound to (body, link, media, labels, account)")
+    risk: str | None = Field(description="Set by submit: the highest non-blocking severity found")
+    findings: list[dict[str, Any]] | None = Field(description="Set by submit: every finding of the content checks")
     created_by_kind: str
     created_by_id: uuid.UUID | None
     created_at: datetime
