@@ -20,6 +20,8 @@ from app.posts import service
 from app.posts.graphql_enums import PostAction, PostStatus
 from app.posts.schemas import (
     PostRead,
+    PostReassign,
+    PostRelease,
     RevisionRead,
     Decide, DecideWithReason, PostCreate, PostUpdate, ScheduleIn, StageReassign, TransitionIn,
 )
@@ -233,6 +235,21 @@ class ReassignPostStageInput:
     expected_version: int | None = None
 
 
+@strawberry.input(description="A leaver's paused post to another author (account admins)")
+class ReassignPostInput:
+    post_id: uuid.UUID
+    author_id: uuid.UUID
+    reason: str | None = None
+    expected_version: int | None = None
+
+
+@strawberry.input(description="A leaver's paused post back to review, approvals voided (account admins)")
+class ReleasePostInput:
+    post_id: uuid.UUID
+    reason: str | None = None
+    expected_version: int | None = None
+
+
 @strawberry.type(description="A mutation's success: the post as it is now, in this request's transaction")
 class PostPayload:
     post: PostType
@@ -261,6 +278,8 @@ SchedulePostResult = _result("SchedulePostResult")
 UnschedulePostResult = _result("UnschedulePostResult")
 WithdrawPostResult = _result("WithdrawPostResult")
 ReassignPostStageResult = _result("ReassignPostStageResult")
+ReassignPostResult = _result("ReassignPostResult")
+ReleasePostResult = _result("ReleasePostResult")
 
 
 async def _decide(info: strawberry.Info, action: Action, model: type[Decide], post_id: uuid.UUID, *,
@@ -367,6 +386,28 @@ class PostsMutation:
             view = await service.reassign_stage(session, principal, input.post_id, input.index,
                                                 approvers=body.approvers, mode=body.mode, reason=body.reason,
                                                 revision=body.revision, expected_version=input.expected_version)
+            return PostPayload(post=post_type(view))
+
+        return await mutation.run(info, WRITE, work)
+
+
+    @strawberry.mutation(description="A leaver's paused post to another author: their draft")
+    async def reassign_post(self, info: strawberry.Info, input: ReassignPostInput) -> ReassignPostResult | None:
+        async def work(session, principal):
+            body = mutation.validated(PostReassign, mutation.given(author_id=input.author_id,
+                                                                  reason=input.reason or strawberry.UNSET))
+            view = await service.reassign_post(session, principal, input.post_id, author_id=body.author_id,
+                                               reason=body.reason, expected_version=input.expected_version)
+            return PostPayload(post=post_type(view))
+
+        return await mutation.run(info, WRITE, work)
+
+    @strawberry.mutation(description="A leaver's paused post back to review, approvals voided")
+    async def release_post(self, info: strawberry.Info, input: ReleasePostInput) -> ReleasePostResult | None:
+        async def work(session, principal):
+            body = mutation.validated(PostRelease, mutation.given(reason=input.reason or strawberry.UNSET))
+            view = await service.release_post(session, principal, input.post_id, reason=body.reason,
+                                              expected_version=input.expected_version)
             return PostPayload(post=post_type(view))
 
         return await mutation.run(info, WRITE, work)

@@ -15,7 +15,8 @@ from app.publishing import jobs as publishing_jobs
 from app.publishing import service as publishing_service
 from app.approvals.schemas import ApprovalsRead
 from app.posts.schemas import (
-    Decide, DecideWithReason, PostCreate, PostRead, PostUpdate, RevisionRead, ScheduleIn, StageReassign, TransitionIn,
+    Decide, DecideWithReason, PostCreate, PostRead, PostReassign, PostRelease, PostUpdate, RevisionRead, ScheduleIn,
+    StageReassign, TransitionIn,
 )
 from app.posts.workflow import Action, State
 from app.security import PostsRead, PostsWrite, Principal
@@ -180,4 +181,22 @@ async def reassign_stage(request: Request, principal: PostsWrite, post_id: uuid.
     view = await service.reassign_stage(request_session(request), principal, post_id, index,
                                         approvers=body.approvers, mode=body.mode, reason=body.reason,
                                         revision=body.revision, expected_version=parse_if_match(if_match))
+    return answer(request, view)
+
+
+@router.post("/{post_id}/reassign", response_model=PostRead,
+             summary="A leaver's paused post to another author (their draft; account admins)")
+async def reassign_post(request: Request, principal: PostsWrite, post_id: uuid.UUID, body: PostReassign,
+                        if_match: IfMatch = None):
+    view = await service.reassign_post(request_session(request), principal, post_id, author_id=body.author_id,
+                                       reason=body.reason, expected_version=parse_if_match(if_match))
+    return answer(request, view)
+
+
+@router.post("/{post_id}/release", response_model=PostRead,
+             summary="A leaver's paused post back to review, approvals voided (account admins)")
+async def release_post(request: Request, principal: PostsWrite, post_id: uuid.UUID, if_match: IfMatch = None,
+                       body: PostRelease | None = None):
+    view = await service.release_post(request_session(request), principal, post_id,
+                                      reason=body.reason if body else None, expected_version=parse_if_match(if_match))
     return answer(request, view)

@@ -118,6 +118,23 @@ class RevisionRead(BaseModel):
     created_at: datetime
 
 
+class PostReassign(BaseModel):
+    """A leaver's paused post, handed to another author (it becomes their draft)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    author_id: uuid.UUID
+    reason: Text(2000, 1) | None = None
+
+
+class PostRelease(BaseModel):
+    """A leaver's paused post, sent back to review."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Text(2000, 1) | None = None
+
+
 class StageReassign(BaseModel):
     """New approvers for a stuck named stage."""
 

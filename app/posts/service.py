@@ -388,6 +388,58 @@ async def schedule(session: AsyncSession, principal: Principal, post_id: uuid.UU
     return await _view(session, updated)
 
 
+async def _leavers_post(session: AsyncSession, principal: Principal, post_id: uuid.UUID, action: Action,
+                        expected_version: int | None) -> tuple[Ctx, State]:
+    """A post set aside because its author left (offboarding): account admins of the account
+    (or admins) hand it to another author or send it back to review — never a post a crisis
+    holds (that one waits for the crisis's resolution)."""
+    ctx = await _load(session, principal, post_id, lock=True)
+    post = ctx.post
+    if not ctx.access.has_role(Role.account_admin, brand_id=ctx.brand_id, account_id=post.account_id):
+        raise PostActionForbidden("Only an account admin of this account, or an admin, reassigns or releases it.")
+    _check_version(post, expected_version)
+    if post.status != State.paused or post.pause_reason != repository.AUTHOR_OFFBOARDED:
+        held = f" (a crisis holds it: {post.paused_by_crisis_id})" if post.paused_by_crisis_id else ""
+        raise InvalidTransition(f"Only a post paused because its author left is reassigned or released; this one is "
+                                f"{post.status}{held}.", current_status=post.status,
+                                allowed_transitions=[a.value for a in allowed(_state(post))])
+    return ctx, _move(post, action)
+
+
+async def reassign_post(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *, author_id: uuid.UUID,
+                        reason: str | None, expected_version: int | None) -> PostView:
+    """The new author (a contributor of the account) owns it as a draft: they see it, edit it
+    and submit it; nothing goes out under the leaver's name."""
+    ctx, target = await _leavers_post(session, principal, post_id, Action.reassign, expected_version)
+    post = ctx.post
+    holders = await access_service.holders(session, Role.contributor, brand_id=ctx.brand_id,
+                                           account_id=post.account_id)
+    if author_id not in holders:
+        raise ValidationFailed("The new author must be an active contributor of this account.", pointer="#/author_id")
+    before = {**_snapshot(post), "author_id": post.author_id}
+    updated = await _save(session, post, {"status": target.value, "author_kind": "user", "author_id": author_id,
+                                          "pause_reason": None, "approved_revision": None,
+                                          "approved_content_hash": None})
+    await audit.record(session, principal, "post.reassigned", "post", post.id, before=before,
+                       after={**_snapshot(updated), "author_id": author_id, "reason": reason})
+    return await _view(session, updated)
+
+
+async def release_post(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *, reason: str | None,
+                       expected_version: int | None) -> PostView:
+    """Back to review, every approval voided (a new round): someone with authority looks again
+    before it goes out."""
+    ctx, target = await _leavers_post(session, principal, post_id, Action.release, expected_version)
+    post = ctx.post
+    before = _snapshot(post)
+    updated = await _save(session, post, {"status": target.value, "review_round": post.review_round + 1,
+                                          "pause_reason": None, "approved_revision": None,
+                                          "approved_content_hash": None})
+    await audit.record(session, principal, "post.released", "post", post.id, before=before,
+                       after={**_snapshot(updated), "reason": reason})
+    return await _view(session, updated)
+
+
 async def simple_transition(session: AsyncSession, principal: Principal, post_id: uuid.UUID, action: Action, *,
                             expected_version: int | None, comment: str | None = None) -> PostView:
     """unschedule (publishers) and withdraw (the author or a publisher)."""

@@ -51,6 +51,8 @@ class Action(StrEnum):
     resume = "resume"
     review = "review"
     retract = "retract"
+    reassign = "reassign"            # a leaver's paused post handed to another author (back to draft)
+    release = "release"              # a leaver's paused post sent back to review
 
 
 class Outcome(StrEnum):
@@ -94,6 +96,8 @@ TRANSITIONS: dict[State, dict[Action, State | dict[Outcome, State]]] = {
     State.paused: {
         Action.resume: {Outcome.still_future: State.scheduled, Outcome.slot_passed: State.approved},
         Action.review: State.in_review,
+        Action.reassign: State.draft,
+        Action.release: State.in_review,
     },
     State.publishing: {Action.published: State.published, Action.fail: State.failed,
                        Action.freeze: State.paused, Action.retry: State.publishing},
