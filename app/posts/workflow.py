@@ -11,6 +11,7 @@ content?) are passed in as ``Outcome`` flags.
                                                               └──publish──▶ publishing ◀──(due)
     scheduled ──(crisis freeze)──▶ paused          publishing ──▶ published | failed
     any state before publishing ──withdraw──▶ withdrawn        published ──retract──▶ retracted
+    paused (a leaver's post) ──reassign──▶ draft (its new author's)   ──release──▶ in_review
 """
 from __future__ import annotations
 
