@@ -11,8 +11,6 @@ from app.uow import UnitOfWorkRoute
 from app.idempotency import idempotent
 from app.pagination import Page, Pagination, created_key, make_page
 from app.posts import service
-from app.publishing import jobs as publishing_jobs
-from app.publishing import service as publishing_service
 from app.approvals.schemas import ApprovalsRead
 from app.posts.schemas import (
     Decide, DecideWithReason, PostCreate, PostRead, PostReassign, PostRelease, PostUpdate, RevisionRead, ScheduleIn,
@@ -154,24 +152,6 @@ async def withdraw(request: Request, principal: PostsWrite, post_id: uuid.UUID, 
                                            expected_version=parse_if_match(if_match),
                                            comment=body.comment if body else None)
     return answer(request, view)
-
-
-@router.post("/{post_id}/publish", response_model=PostRead,
-             summary="Publish an approved post now (during a crisis: responders, crisis responses only)")
-async def publish(request: Request, principal: PostsWrite, post_id: uuid.UUID, if_match: IfMatch = None,
-                  body: TransitionIn | None = None):
-    session = request_session(request)
-    await publishing_jobs.publish_after(session, request.app.state.sessionmaker, principal, post_id,
-                                        expected_version=parse_if_match(if_match))
-    return answer(request, await service.get_post(session, principal, post_id))
-
-
-@router.post("/{post_id}/retract", response_model=PostRead, summary="Retract a published post")
-async def retract(request: Request, principal: PostsWrite, post_id: uuid.UUID, if_match: IfMatch = None,
-                  body: TransitionIn | None = None):
-    session = request_session(request)
-    await publishing_service.retract(session, principal, post_id, expected_version=parse_if_match(if_match))
-    return answer(request, await service.get_post(session, principal, post_id))
 
 
 @router.post("/{post_id}/stages/{index}/reassign", response_model=PostRead,
