@@ -37,5 +37,10 @@ bench: $(STAMP)
 bench-graphql: $(STAMP)
 	$(BIN)/python bench/graphql_abuse.py
 
+# socialgov over HTTP against a bare FastAPI + asyncpg twin, scenario by scenario (bench/http.py).
+.PHONY: bench-http
+bench-http: $(STAMP)
+	$(BIN)/python bench/http.py
+
 clean:
 	rm -rf $(VENV) .socialgov
