@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 import structlog
@@ -62,6 +63,11 @@ def create_app(settings: Settings | None = None,
         sealer = None
         if settings.audit_seal_interval > 0:
             sealer = asyncio.create_task(_sealer(app.state.sessionmaker, settings.audit_seal_interval, settings))
+        # Everything imported and built at start-up lives as long as the process: out of the
+        # collector's sight, or every full collection walks ~200k long-lived objects (~115 ms
+        # measured, the list's p99). Requests' garbage is collected as before.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
