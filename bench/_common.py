@@ -107,14 +107,16 @@ SELECT md5('bench-account-' || a)::uuid,
 # service computes it (app/posts/service.content_hash: sha256 of the canonical JSON of account,
 # body, sorted labels, link and media): the publisher recomputes it before every send.
 # scheduled_at = :start + (g - 1) * :step seconds.
-_POSTS = text("""
-WITH src AS MATERIALIZED (
-    SELECT id, g, account_id, body, labels, link,
-           encode(sha256(convert_to(
+# The expression, over columns account_id, body, labels and link (no media), for every seed.
+CONTENT_HASH = """encode(sha256(convert_to(
                '{"account_id":' || to_json(account_id::text)::text || ',"body":' || to_json(body)::text
                || ',"labels":[' || coalesce((SELECT string_agg(to_json(l)::text, ',' ORDER BY l COLLATE "C")
                                              FROM unnest(labels) l), '')
-               || '],"link":' || to_json(link)::text || ',"media":[]}', 'UTF8')), 'hex') AS content_hash
+               || '],"link":' || to_json(link)::text || ',"media":[]}', 'UTF8')), 'hex')"""
+_POSTS = text("""
+WITH src AS MATERIALIZED (
+    SELECT id, g, account_id, body, labels, link,
+           {CONTENT_HASH} AS content_hash
       FROM (SELECT gen_random_uuid() AS id, g,
                    md5('bench-account-' || (1 + g % :accounts))::uuid AS account_id,
                    'Bench post ' || g || ': our quarterly update for followers, see the link. #socialgov' AS body,
@@ -137,7 +139,7 @@ INSERT INTO post_revisions (post_id, number, body, link, media, labels, content_
 SELECT s.id, 1, s.body, s.link, '{}', s.labels, s.content_hash, '[]'::jsonb, 'low', '[]'::jsonb, now(),
        'user', md5('bench-user-' || (1 + s.g % :users))::uuid
   FROM src s
-""")
+""".replace("{CONTENT_HASH}", CONTENT_HASH))
 
 
 async def seed_accounts(engine: AsyncEngine, accounts: int, brands: int, users: int = USERS) -> None:

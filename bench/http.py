@@ -121,11 +121,7 @@ SELECT gen_random_uuid(), 'sgv_leaver', encode(sha256(convert_to(gen_random_uuid
 _REVIEW_POSTS = text("""
 WITH src AS MATERIALIZED (
     SELECT id, g, account_id, body, labels, link,
-           encode(sha256(convert_to(
-               '{"account_id":' || to_json(account_id::text)::text || ',"body":' || to_json(body)::text
-               || ',"labels":[' || coalesce((SELECT string_agg(to_json(l)::text, ',' ORDER BY l COLLATE "C")
-                                             FROM unnest(labels) l), '')
-               || '],"link":' || to_json(link)::text || ',"media":[]}', 'UTF8')), 'hex') AS content_hash
+           {CONTENT_HASH} AS content_hash
       FROM (SELECT gen_random_uuid() AS id, g,
                    md5('bench-account-' || (CAST(:brands AS int) * (g % CAST(:per_brand AS int)) + 1))::uuid AS account_id,
                    'Bench post in review ' || g || ': our quarterly update for followers. #socialgov' AS body,
@@ -146,7 +142,7 @@ INSERT INTO post_revisions (post_id, number, body, link, media, labels, content_
 SELECT s.id, 1, s.body, s.link, '{}', s.labels, s.content_hash, '[]'::jsonb, 'none', CAST(:stages AS jsonb), now(),
        'user', md5('bench-user-' || (1 + s.g % :users))::uuid
   FROM src s
-""")
+""".replace("{CONTENT_HASH}", c.CONTENT_HASH))
 
 _CRISIS = text("""
 INSERT INTO crises (id, severity, scope_kind, brand_ids, account_ids, reason, responders, status, declared_by_kind,
