@@ -34,7 +34,9 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, **kw
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        # No ping on every checkout (it cost a round trip per request): a connection found dead
+        # by a request invalidates the pool and the request is run again once (app/uow.py).
+        pool_pre_ping=False,
         connect_args={
             "server_settings": {
                 "application_name": "socialgov",
@@ -146,12 +148,34 @@ def _forget_dead_handles(data_dir: Path) -> None:
 from fastapi import Request  # noqa: E402
 
 
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+
 def request_session(request: Request) -> AsyncSession:
+    """The request's session. A GET or HEAD changes nothing: its statements run in autocommit,
+    with no BEGIN/COMMIT round trips around them (each hot read is one statement, so it sees
+    one snapshot)."""
     session = getattr(request.state, "db", None)
     if session is None:
-        session = request.app.state.sessionmaker()
-        request.state.db = session
+        state = request.app.state
+        if request.method in READ_ONLY_METHODS:
+            maker = getattr(state, "read_sessionmaker", None)
+            if maker is None:
+                maker = state.read_sessionmaker = read_only(state.sessionmaker)
+        else:
+            maker = state.sessionmaker
+        session = request.state.db = maker()
     return session
+
+
+def read_only(maker: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    """The same sessions in autocommit, over an engine; a maker bound to one connection (the
+    test suite's rollback tier, inside its outer transaction) is returned as it is."""
+    bind = maker.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        return maker
+    return async_sessionmaker(bind.execution_options(isolation_level="AUTOCOMMIT"),
+                              **{k: v for k, v in maker.kw.items() if k != "bind"})
 
 
 @contextlib.asynccontextmanager

@@ -10,14 +10,15 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import InsufficientScope, Unauthenticated
+from app.sql import Statement
 
 TOKEN_PREFIX = "sgv_"
 
@@ -51,6 +52,9 @@ class Principal:
     name: str = ""
     email: str | None = None
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    # What authentication read about a user in its one statement (status, training, live
+    # grants): app.access.service.effective_access turns it into an Access, once per request.
+    facts: UserFacts | None = field(default=None, compare=False, hash=False, repr=False)
 
     def has_scope(self, *scopes: Scope | str) -> bool:
         return Scope.admin in self.scopes or any(s in self.scopes for s in scopes)
@@ -79,11 +83,29 @@ def token_display_prefix(token: str) -> str:
     return token[:12]
 
 
-# One prebuilt statement: this runs on every request.
-_LOOKUP = text(
+@dataclass(frozen=True)
+class UserFacts:
+    """A user's standing as one statement read it: training, today, and their live grants as
+    (id, role, scope_kind, brand_id (an account grant's: its account's), account_id, expires_at)."""
+
+    training_valid_until: date | None
+    today: date
+    grants: tuple[tuple, ...]
+
+
+# One prebuilt statement, one round trip, on every request: the token, who holds it, and for a
+# user their status, training and live grants (app/access/repository.py's live_grants rule:
+# not revoked, not expired; an account grant carries its account's brand).
+_LOOKUP = Statement(
     """
     SELECT t.id AS token_id, t.scopes, t.user_id, t.service_id,
-           u.status AS user_status, u.display_name, u.email, s.name AS service_name
+           u.status AS user_status, u.display_name, u.email, u.training_valid_until,
+           current_date AS today, s.name AS service_name,
+           CASE WHEN u.status = 'active' THEN ARRAY(
+               SELECT ROW(g.id, g.role, g.scope_kind, coalesce(g.brand_id, a.brand_id), g.account_id, g.expires_at)
+                 FROM access_grants g LEFT JOIN accounts a ON a.id = g.account_id
+                WHERE g.user_id = t.user_id AND g.revoked_at IS NULL
+                  AND (g.expires_at IS NULL OR g.expires_at > now())) END AS grants
       FROM api_tokens t
       LEFT JOIN users u ON u.id = t.user_id
       LEFT JOIN service_principals s ON s.id = t.service_id
@@ -95,7 +117,7 @@ _LOOKUP = text(
 
 
 async def principal_for_token(session: AsyncSession, token: str) -> Principal | None:
-    row = (await session.execute(_LOOKUP, {"h": hash_token(token)})).mappings().first()
+    row = await _LOOKUP.fetchrow(session, h=hash_token(token))
     if row is None:
         return None
     if row["user_id"] is not None:
@@ -103,7 +125,8 @@ async def principal_for_token(session: AsyncSession, token: str) -> Principal | 
         if row["user_status"] != "active":
             return None
         return Principal(PrincipalKind.user, row["user_id"], frozenset(row["scopes"]), row["token_id"],
-                         name=row["display_name"], email=row["email"])
+                         name=row["display_name"], email=row["email"],
+                         facts=UserFacts(row["training_valid_until"], row["today"], tuple(row["grants"])))
     return Principal(PrincipalKind.service, row["service_id"], frozenset(row["scopes"]), row["token_id"],
                      name=row["service_name"])
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import Response
 
@@ -68,7 +69,15 @@ class UnitOfWorkRoute(APIRoute):
             uow = of_request(request)
             try:
                 try:
-                    response = await original(request)
+                    try:
+                        response = await original(request)
+                    except DBAPIError as exc:
+                        if not exc.connection_invalidated:
+                            raise
+                        # The connection had died (a database restart, a failover): nothing was
+                        # committed, the pool is invalidated; run the request again, once.
+                        await uow.rollback()
+                        response = await original(request)
                 except idempotency.Replay as replay:
                     await uow.rollback()
                     return replay.response

@@ -52,22 +52,31 @@ async def effective_access(session: AsyncSession, principal: Principal) -> Acces
         return Access(admin=True)
     if principal.kind is PrincipalKind.service:
         return Access(admin=Scope.admin in principal.scopes, org_ladder=_service_ladder(principal), service=True)
+    if principal.facts is not None:
+        # Read by authentication's one statement: computed once per request, shared by every check.
+        access = principal.extra.get("access")
+        if access is None:
+            access = principal.extra["access"] = _access(principal.facts.grants, principal.facts.training_valid_until,
+                                                         principal.facts.today)
+        return access
     facts = await repository.user_facts(session, principal.id)
     if facts is None or facts["status"] != "active":
         return Access()
-    grants = _facts(await repository.live_grants(session, principal.id), facts)
-    return Access(admin=any(g.effective_role is Role.admin for g in grants), grants=grants)
+    rows = [(g.id, g.role, g.scope_kind, brand, g.account_id, g.expires_at)
+            for g, brand in await repository.live_grants(session, principal.id)]
+    return _access(rows, facts["training_valid_until"], facts["today"])
 
 
-def _facts(rows, user: dict) -> list[GrantFact]:
-    trained = training_valid(user["training_valid_until"], user["today"])
+def _access(rows, training_valid_until, today) -> Access:
+    """``rows``: (id, role, scope_kind, brand_id, account_id, expires_at) of live grants."""
+    trained = training_valid(training_valid_until, today)
     required = get_settings().require_training
-    out = []
-    for g, brand in rows:
-        role = Role(g.role)
-        out.append(GrantFact(g.id, role, ScopeKind(g.scope_kind), brand, g.account_id, g.expires_at,
-                             effective_role(role, trained=trained, require_training=required)))
-    return out
+    grants = []
+    for grant_id, role, scope_kind, brand, account_id, expires_at in rows:
+        role = Role(role)
+        grants.append(GrantFact(grant_id, role, ScopeKind(scope_kind), brand, account_id, expires_at,
+                                effective_role(role, trained=trained, require_training=required)))
+    return Access(admin=any(g.effective_role is Role.admin for g in grants), grants=grants)
 
 
 # --- grants -------------------------------------------------------------------------------

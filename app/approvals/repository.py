@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, Approval, ApprovalPolicy, Brand, OrganizationSettings, User
+from app.sql import Row
 
 UNIQUE_VIOLATION: Any = object()
 
@@ -74,10 +75,30 @@ async def active_user_ids(session: AsyncSession, ids: list[uuid.UUID]) -> set[uu
     return set(rows.scalars())
 
 
-async def insert_decision(session: AsyncSession, values: dict[str, Any]) -> Approval | None:
-    """None when this person already decided this revision (the unique index decides races)."""
-    stmt = insert(Approval).values(**values).on_conflict_do_nothing().returning(Approval)
-    return (await session.execute(stmt)).scalar_one_or_none()
+DECISION_FIELDS = ("id", "post_id", "revision", "round", "stage_index", "stage_name", "decision", "decided_by_kind",
+                   "decided_by_id", "content_hash", "comment")
+# A decision, as a CTE of the statement that moves the post (app/posts/repository.save_statement):
+# it returns a row only when it wrote one (the unique index decides a race with this person's
+# other request). Parameters ``_d_<field>``.
+INSERT_DECISION_SQL = (f"INSERT INTO approvals ({', '.join(DECISION_FIELDS)})"
+                       f" VALUES ({', '.join(':_d_' + f for f in DECISION_FIELDS)})"
+                       " ON CONFLICT DO NOTHING RETURNING id")
+
+
+def decision_params(values: dict[str, Any]) -> dict[str, Any]:
+    return {f"_d_{f}": values[f] for f in DECISION_FIELDS}
+
+
+# The decisions of a post's current revision and round, joined to the statement that locks the
+# post (app/posts/repository.lock_statement): one row per decision, columns ``d_*``.
+DECISIONS_JOIN = ("LEFT JOIN approvals d ON d.post_id = {p}.id AND d.revision = {p}.revision"
+                  " AND d.round = {p}.review_round")
+DECISION_COLUMNS = "".join(f", d.{c.name} AS d_{c.name}" for c in Approval.__table__.columns)
+
+
+def joined_decisions(rows: list[Any]) -> list[Row]:
+    found = [Row(r, "d_") for r in rows if r["d_id"] is not None]
+    return sorted(found, key=lambda a: (a.created_at, a.id))
 
 
 async def decisions(session: AsyncSession, post_id: uuid.UUID, revision: int, round_: int) -> list[Approval]:
@@ -156,6 +177,21 @@ _STUCK_STAGES = text(f"""
      CROSS JOIN LATERAL jsonb_array_elements(coalesce(r.stages, '[]'::jsonb)) st
      WHERE p.id = ANY(:ids) AND p.status = 'in_review' AND {_stuck_stage_sql("p")}
 """)
+
+def stuck_indexes_sql(p: str, r: str) -> str:
+    """An SQL expression: the indexes (int[]) of the stuck stages of post ``p`` whose current
+    revision is ``r`` (table aliases), empty unless it is in review."""
+    return (f"CASE WHEN {p}.status = 'in_review' THEN ARRAY(SELECT (st->>'index')::int"
+            f" FROM jsonb_array_elements(coalesce({r}.stages, '[]'::jsonb)) st WHERE {_stuck_stage_sql(p)})"
+            f" ELSE '{{}}'::int[] END")
+
+
+def is_stuck_sql(p: str) -> str:
+    """Predicate over posts ``p``: in review with a stage nobody can decide."""
+    return f"""({p}.status = 'in_review' AND EXISTS (
+    SELECT 1 FROM post_revisions r CROSS JOIN LATERAL jsonb_array_elements(coalesce(r.stages, '[]'::jsonb)) st
+     WHERE r.post_id = {p}.id AND r.number = {p}.revision AND {_stuck_stage_sql(p)}))"""
+
 
 _IS_STUCK_SQL = f"""(posts.status = 'in_review' AND EXISTS (
     SELECT 1 FROM post_revisions r CROSS JOIN LATERAL jsonb_array_elements(coalesce(r.stages, '[]'::jsonb)) st

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +21,7 @@ from app.approvals.errors import (
     AlreadyDecided, NotAnApprover, SelfApproval, SelfAssignment, StageNotReached, StageNotStuck, UnableApprover,
 )
 from app.approvals.service import as_decision, eligible
-from app.approvals.stages import Stage, StageProgress, current, progress
+from app.approvals.stages import Decision, Stage, StageProgress, current, progress
 from app.errors import NotFound
 from app.models import Approval, Post, PostRevision
 from app.security import Principal
@@ -43,30 +44,49 @@ def is_author(principal: Principal, post: Post) -> bool:
 class Decided:
     stage: Stage
     complete: bool  # an approval that completed the last stage: the revision is approved
+    # The decision's row, written by the statement that moves the post (posts' save statement:
+    # SQL of a CTE returning a row when it wrote, and its parameters). Nothing written: this
+    # person's other request decided this revision first (the unique index): ``AlreadyDecided``.
+    write: tuple[str, dict[str, Any]]
+
+
+def decisions_join_sql(p: str) -> tuple[str, str]:
+    """The join and columns the posts domain adds to the statement that reads a locked post
+    ``p`` for a decision: the current review's decisions (``joined_decisions`` reads them)."""
+    return repository.DECISIONS_JOIN.format(p=p), repository.DECISION_COLUMNS
+
+
+def joined_decisions(rows: list) -> list:
+    return repository.joined_decisions(rows)
+
+
+def already_decided() -> AlreadyDecided:
+    return AlreadyDecided("You already decided a stage of this revision; one person decides one stage.")
 
 
 async def decide(session: AsyncSession, principal: Principal, access: Access, *, post: Post, rev: PostRevision,
-                 brand_id: uuid.UUID, decision: str, comment: str | None) -> Decided:
-    """Record ``decision`` (approve, reject, request_changes) on the stage this principal
-    decides. Separation of duties: never the author, one stage per person per revision."""
+                 brand_id: uuid.UUID, decision: str, comment: str | None, taken: list | None = None) -> Decided:
+    """The stage this principal decides with ``decision`` (approve, reject, request_changes),
+    and the decision to record. Separation of duties: never the author, one stage per person
+    per revision. ``taken``: the decisions of this revision and round, when the caller read them
+    after taking the post's lock."""
     if is_author(principal, post):
         raise SelfApproval("Authors never decide on their own posts.")
-    taken = await repository.decisions(session, post.id, rev.number, post.review_round)
+    if taken is None:
+        taken = await repository.decisions(session, post.id, rev.number, post.review_round)
     if any(a.decided_by_kind == str(principal.kind) and a.decided_by_id == principal.id for a in taken):
-        raise AlreadyDecided("You already decided a stage of this revision; one person decides one stage.")
+        raise already_decided()
     stages = stages_of(rev)
     prog = progress(stages, [as_decision(a) for a in taken])
     stage = _stage_to_decide(access, principal, prog, decision, brand_id=brand_id, account_id=post.account_id)
-    made = await repository.insert_decision(session, {
+    made = Decision(stage.index, decision, str(principal.kind), principal.id, None, comment)
+    complete = decision == APPROVE and current(progress(stages, [*(as_decision(a) for a in taken), made])) is None
+    return Decided(stage, complete, (repository.INSERT_DECISION_SQL, repository.decision_params({
         "id": uuid.uuid4(), "post_id": post.id, "revision": rev.number, "round": post.review_round,
         "stage_index": stage.index, "stage_name": stage.name, "decision": decision,
         "decided_by_kind": str(principal.kind), "decided_by_id": principal.id, "content_hash": rev.content_hash,
         "comment": comment,
-    })
-    if made is None:  # the unique index decided a race with this person's other request
-        raise AlreadyDecided("You already decided a stage of this revision; one person decides one stage.")
-    complete = decision == APPROVE and current(progress(stages, [as_decision(a) for a in [*taken, made]])) is None
-    return Decided(stage, complete)
+    })))
 
 
 def _stage_to_decide(access: Access, principal: Principal, prog: list[StageProgress], decision: str, *,
@@ -163,6 +183,17 @@ async def _review(session: AsyncSession, post: Post, rev: PostRevision, brand_id
 async def stuck_stages(session: AsyncSession, post_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[int]]:
     """The named stages of these posts' current reviews nobody can decide any more."""
     return await repository.stuck_stages(session, post_ids) if post_ids else {}
+
+
+def stuck_indexes_sql(p: str, r: str) -> str:
+    """The stuck stages of post ``p`` (revision ``r``) as an SQL expression, for the statement
+    the posts domain reads a post with."""
+    return repository.stuck_indexes_sql(p, r)
+
+
+def stuck_filter_sql(p: str, stuck: bool) -> str:
+    """The SQL filter for posts ``p`` that are (or are not) stuck in review."""
+    return repository.is_stuck_sql(p) if stuck else f"NOT {repository.is_stuck_sql(p)}"
 
 
 def stuck_clause(stuck: bool):

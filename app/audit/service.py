@@ -113,6 +113,31 @@ async def record_many(session: AsyncSession, actor: Principal, entries: Iterable
     await repository.insert_records(session, [_row(actor, e, correlation_id) for e in entries])
 
 
+# One record written by the statement that makes the change, for the hot paths: ``source`` is
+# a CTE of the changed row (nothing is written when it is empty, e.g. a lost compare-and-set).
+# The SQL is constant (prebuilt once by the caller); the values come from ``record_params``.
+RECORD_COLUMNS = ("actor_kind, actor_id, action, subject_type, subject_id, before, after, request_id,"
+                  " correlation_id, client_ip")
+
+
+def record_sql(source: str) -> str:
+    return (f"INSERT INTO audit_records ({RECORD_COLUMNS})"
+            " SELECT :_a_kind, CAST(:_a_id AS uuid), :_a_action, :_a_subject, :_a_subject_id,"
+            " CAST(:_a_before AS jsonb), CAST(:_a_after AS jsonb), :_a_rid, :_a_cid, CAST(:_a_ip AS inet)"
+            f" FROM {source}")
+
+
+def record_params(actor: Principal, action: str, subject_type: str, subject_id: Any, *,
+                  before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
+                  correlation_id: str | None = None) -> dict[str, Any]:
+    row = _row(actor, Entry(action, subject_type, subject_id, before, after), correlation_id)
+    return {"_a_kind": row["actor_kind"], "_a_id": row["actor_id"], "_a_action": row["action"],
+            "_a_subject": row["subject_type"], "_a_subject_id": row["subject_id"],
+            "_a_before": json.dumps(row["before"]) if row["before"] is not None else None,
+            "_a_after": json.dumps(row["after"]) if row["after"] is not None else None,
+            "_a_rid": row["request_id"], "_a_cid": row["correlation_id"], "_a_ip": row["client_ip"]}
+
+
 # --- the chain ----------------------------------------------------------------------------
 
 def canonical(rec: AuditRecord, seq: int) -> bytes:

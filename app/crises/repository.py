@@ -18,6 +18,13 @@ _COVERS = ("(c.scope_kind = 'organization' OR CAST(:account_id AS uuid) = ANY(c.
            " OR CAST(:brand_id AS uuid) = ANY(c.brand_ids))")
 
 
+def in_force_ids_sql(account: str, brand: str) -> str:
+    """An SQL expression: the ids (uuid[], oldest first) of the crises in force over the account
+    ``account`` of brand ``brand`` (SQL expressions), for a statement that reads posts."""
+    covers = f"(c.scope_kind = 'organization' OR {account} = ANY(c.account_ids) OR {brand} = ANY(c.brand_ids))"
+    return f"ARRAY(SELECT c.id FROM crises c WHERE {_IN_FORCE} AND {covers} ORDER BY c.declared_at)"
+
+
 async def insert_crisis(session: AsyncSession, values: dict[str, Any]) -> Crisis:
     return (await session.execute(insert(Crisis).values(**values).returning(Crisis))).scalar_one()
 

@@ -269,6 +269,12 @@ async def list_crises(session: AsyncSession, principal: Principal, *, status: li
                                         readable=await _readable(session, principal))
 
 
+def in_force_ids_sql(account: str, brand: str) -> str:
+    """The crises in force over a post's account, as an SQL expression the posts domain puts in
+    the statement that reads the post (one round trip for a read)."""
+    return repository.in_force_ids_sql(account, brand)
+
+
 async def in_force_for(session: AsyncSession, account_id: uuid.UUID, brand_id: uuid.UUID) -> list[Crisis]:
     return await repository.in_force_for(session, account_id, brand_id)
 

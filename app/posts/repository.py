@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, Post, PostRevision
+from app.sql import Statement
 from app.posts.workflow import TRANSITIONS, Action, Outcome, State, sources, transition
 
 # Posts still being decided whose slot has passed: they never go out on their own.
@@ -105,6 +106,102 @@ async def list_posts(session: AsyncSession, visible, *, account_id: uuid.UUID | 
     if after is not None:
         stmt = stmt.where(func.row(Post.created_at, Post.id) > func.row(*after))
     return list((await session.execute(stmt)).scalars())
+
+
+# --- the hot reads: one prebuilt statement each (app/sql.py) -------------------------------------
+
+def _columns(table, alias: str, prefix: str = "") -> str:
+    return ", ".join(f"{alias}.{c.name} AS {prefix}{c.name}" for c in table.columns)
+
+
+_MISSED_SQL = f"(p.missed_schedule OR coalesce(p.status IN {MISSING_STATES!r} AND p.scheduled_at <= now(), false))"
+
+
+_POST_AND_REVISION = f"{_columns(Post.__table__, 'p')}, {_columns(PostRevision.__table__, 'r', 'r_')}"
+
+
+def _view_sql(crises_sql: str, stuck_sql: str, source: str = "posts") -> str:
+    """A post (of ``source``: the table, or a CTE of changed rows) with its current revision
+    (columns ``r_*``), its account's brand and platform, whether it missed its slot, the
+    crises in force over it and its stuck stages."""
+    return f"""
+    SELECT {_POST_AND_REVISION}, a.brand_id AS account_brand_id, a.platform AS account_platform,
+           {_MISSED_SQL} AS is_missed, {crises_sql} AS crisis_ids, {stuck_sql} AS stuck_indexes
+      FROM {source} p
+      JOIN post_revisions r ON r.post_id = p.id AND r.number = p.revision
+      JOIN accounts a ON a.id = p.account_id"""
+
+
+def read_statement(crises_sql: str, stuck_sql: str) -> Statement:
+    """``crises_sql``/``stuck_sql``: the other domains' SQL over ``p``, ``r`` and ``a``."""
+    return Statement(_view_sql(crises_sql, stuck_sql) + "\n     WHERE p.id = :post_id")
+
+
+# Every change of one post starts here: its row locked (serialising transitions, edits and
+# decisions), then — in a second statement, so that it sees what the holders of the lock before
+# us committed — its current revision and its account's brand and platform. ``joined``: another
+# domain's LEFT JOIN and columns over ``p`` (one row per joined row: a decide reads the current
+# review's decisions with it).
+LOCK = Statement("SELECT p.* FROM posts p WHERE p.id = :post_id FOR UPDATE")
+
+
+def context_statement(joined: str = "", columns: str = "") -> Statement:
+    return Statement(f"""
+    SELECT {_columns(PostRevision.__table__, "r", "r_")}, a.brand_id AS account_brand_id,
+           a.platform AS account_platform{columns}
+      FROM (SELECT CAST(:post_id AS uuid) AS id, CAST(:revision AS int) AS revision,
+                   CAST(:review_round AS int) AS review_round, CAST(:account_id AS uuid) AS account_id) p
+      JOIN post_revisions r ON r.post_id = p.id AND r.number = p.revision
+      LEFT JOIN accounts a ON a.id = p.account_id {joined}""")
+
+
+def save_statement(keys: tuple[str, ...], crises_sql: str, stuck_sql: str, audit_sql: str,
+                   first: str | None = None) -> Statement:
+    """A change of one locked post in one statement: compare-and-set on version (the second
+    fence), its audit record (``audit_sql`` over ``saved``: written only if the row changed),
+    and the post read back as ``read_statement`` reads it. No row: the version moved.
+    ``first``: another domain's write that must happen for the post to change (a decision:
+    the unique index decides a race), as a CTE ``first`` returning a row when it wrote."""
+    sets = "".join(f"{k} = :{k}, " for k in keys)
+    guard = " AND EXISTS (SELECT 1 FROM first)" if first else ""
+    return Statement(f"""
+    WITH {f"first AS ({first})," if first else ""}
+    saved AS (
+        UPDATE posts p SET {sets}version = p.version + 1, updated_at = now()
+         WHERE p.id = :post_id AND p.version = :version{guard}
+        RETURNING p.*),
+    audited AS ({audit_sql})
+    {_view_sql(crises_sql, stuck_sql, "saved")}""")
+
+
+LIST_FILTERS = {
+    "account_id": "p.account_id = :account_id",
+    "status": "p.status = ANY(:status)",
+    "author_id": "p.author_id = :author_id",
+    "label": "p.labels @> ARRAY[CAST(:label AS varchar)]",
+    "scheduled_from": "p.scheduled_at >= :scheduled_from",
+    "scheduled_to": "p.scheduled_at < :scheduled_to",
+}
+# A restricted caller: the accounts their grants name and every account of the brands they see.
+VISIBLE_SQL = ("(p.account_id = ANY(:account_ids)"
+               " OR p.account_id IN (SELECT v.id FROM accounts v WHERE v.brand_id = ANY(:brand_ids)))")
+
+
+def list_statement(crises_sql: str, stuck_sql: str, *, restricted: bool, filters: tuple[str, ...],
+                   missed: bool | None, extra: str | None, after: bool) -> Statement:
+    """One statement per combination of filters (a bounded number, each compiled once): a page
+    of posts in (created_at, id) order, each read as ``read_statement`` reads one."""
+    where = [VISIBLE_SQL] if restricted else []
+    where += [LIST_FILTERS[f] for f in filters]
+    if missed is not None:
+        where.append(_MISSED_SQL if missed else f"NOT {_MISSED_SQL}")
+    if extra:
+        where.append(extra)
+    if after:
+        where.append("(p.created_at, p.id) > (:after_created_at, :after_id)")
+    clause = " AND ".join(where) or "true"
+    return Statement(_view_sql(crises_sql, stuck_sql)
+                     + f"\n     WHERE {clause}\n     ORDER BY p.created_at, p.id LIMIT :limit")
 
 
 async def flag_missed(session: AsyncSession, limit: int = 1000) -> list[Post]:

@@ -5,11 +5,12 @@ post are serialised by the database; versions (ETags) fence stale callers.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +35,7 @@ from app.posts.errors import (
 )
 from app.posts.workflow import Action, IllegalTransition, Outcome, State, allowed, can, transition
 from app.security import Principal
+from app.sql import Row, Statement
 
 CONTENT_FIELDS = ("body", "link", "media", "labels")
 
@@ -58,10 +60,12 @@ class PostView:
 
 @dataclass
 class Ctx:
-    post: Post
+    post: Post  # read-only: a row of the locking statement (app/sql.Row), not an ORM object
     access: Access
     brand_id: uuid.UUID
     platform: str
+    revision: PostRevision  # the current one (also a row)
+    rows: list[Any] = field(default_factory=list)  # the statement's rows (joined decisions: decide)
 
 
 def _state(post: Post) -> State:
@@ -73,17 +77,30 @@ def _snapshot(post: Post) -> dict[str, Any]:
             "labels": post.labels, "risk": post.risk, "review_round": post.review_round}
 
 
-async def _load(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *, lock: bool) -> Ctx:
-    post = await repository.get_post(session, post_id, for_update=lock)
-    if post is None:
-        raise PostNotFound("No such post.")
+@functools.cache
+def _context_statement(with_decisions: bool) -> Statement:
+    return repository.context_statement(*review.decisions_join_sql("p")) if with_decisions \
+        else repository.context_statement()
+
+
+async def _load(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *, lock: bool,
+                decisions: bool = False) -> Ctx:
+    """The post (locked when ``lock``: every change starts here), its current revision and
+    its account's brand; a post the caller cannot see is not found."""
     access = await access_service.effective_access(session, principal)
-    facts = await accounts_service.facts(session, post.account_id)
-    if facts is None or not access.sees(facts.brand_id, post.account_id):
+    if lock:
+        post = await repository.LOCK.fetchrow(session, post_id=post_id)
+        rows = [] if post is None else await _context_statement(decisions).fetch(
+            session, post_id=post_id, revision=post["revision"], review_round=post["review_round"],
+            account_id=post["account_id"])
+    else:
+        post = await _read_statement().fetchrow(session, post_id=post_id)
+        rows = [post] if post is not None else []
+    if not rows or rows[0]["account_brand_id"] is None or not access.sees(rows[0]["account_brand_id"],
+                                                                          post["account_id"]):
         raise PostNotFound("No such post.")
-    return Ctx(post, access, facts.brand_id, facts.platform)
-
-
+    first = rows[0]
+    return Ctx(Row(post), access, first["account_brand_id"], first["account_platform"], Row(first, "r_"), rows)
 
 
 def _require_editor(ctx: Ctx, principal: Principal) -> None:
@@ -132,11 +149,35 @@ def _move(post: Post, action: Action, outcome: Outcome | None = None) -> State:
         raise _illegal(post, action) from None
 
 
-async def _save(session: AsyncSession, post: Post, values: dict[str, Any]) -> Post:
-    updated = await repository.update_post(session, post.id, post.version, values)
-    if updated is None:
+@functools.cache
+def _save_statement(keys: tuple[str, ...], first: str | None) -> Statement:
+    return repository.save_statement(keys, *_other_domains_sql(), audit.record_sql("saved"), first)
+
+
+def _utc(value: Any) -> Any:
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+async def _commit(session: AsyncSession, principal: Principal, post: Post, values: dict[str, Any], action: str, *,
+                  before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
+                  first: tuple[str, dict[str, Any]] | None = None) -> PostView | None:
+    """Write ``values`` to the locked post (compare-and-set on its version), audit ``action``
+    (``before``: the post's snapshot; ``after``: the snapshot with ``values``, plus ``after``)
+    and read the post back: one statement. ``first``: another domain's write (SQL, params)
+    the change depends on; None when it wrote nothing (then nothing changed)."""
+    snapshot = _snapshot(post)
+    changed = {**snapshot, **{k: _utc(values[k]) for k in snapshot if k in values}}
+    params = audit.record_params(principal, action, "post", post.id, before=snapshot if before is None else before,
+                                 after={**changed, **(after or {})})
+    keys = tuple(sorted(values))
+    row = await _save_statement(keys, first[0] if first else None).fetchrow(
+        session, **{k: values[k] for k in keys}, **params, **(first[1] if first else {}),
+        post_id=post.id, version=post.version)
+    if row is None:
+        if first is not None:
+            return None
         raise ConcurrentUpdate("The post changed while this request ran; read it again and retry.")
-    return updated
+    return _row_view(row)
 
 
 async def _future(session: AsyncSession, when: datetime, pointer: str = "#/scheduled_at") -> None:
@@ -144,24 +185,10 @@ async def _future(session: AsyncSession, when: datetime, pointer: str = "#/sched
         raise ScheduleInvalid("scheduled_at must be in the future.", pointer=pointer)
 
 
-async def _view(session: AsyncSession, post: Post) -> PostView:
-    rev = await repository.get_revision(session, post.id, post.revision)
-    assert rev is not None
-    facts = await accounts_service.facts(session, post.account_id)
-    crises = await crises_service.in_force_for(session, post.account_id, facts.brand_id) if facts else []
-    stuck = await _stuck(session, [post])
-    return PostView(post, rev, await _missed(session, post), [c.id for c in crises], stuck.get(post.id, []))
-
-
-async def _stuck(session: AsyncSession, posts: list[Post]) -> dict[uuid.UUID, list[int]]:
-    return await review.stuck_stages(session, [p.id for p in posts if p.status == State.in_review])
-
-
-async def _missed(session: AsyncSession, post: Post) -> bool:
-    if post.missed_schedule:
-        return True
-    return (post.status in repository.MISSING_STATES and post.scheduled_at is not None
-            and post.scheduled_at <= await clock.transaction_time(session))
+async def _view(session: AsyncSession, post_id: uuid.UUID) -> PostView:
+    row = await _read_statement().fetchrow(session, post_id=post_id)
+    assert row is not None
+    return _row_view(row)
 
 
 # --- create, read, edit -------------------------------------------------------------------
@@ -194,29 +221,57 @@ async def create_post(session: AsyncSession, principal: Principal, *, account_id
     return PostView(post, rev, False)
 
 
+# The hot reads: the post, its revision, its account's brand, the crises in force over it and
+# its stuck stages in one prebuilt statement (the other domains contribute their SQL once).
+
+@functools.cache
+def _other_domains_sql() -> tuple[str, str]:
+    return (crises_service.in_force_ids_sql("p.account_id", "a.brand_id"), review.stuck_indexes_sql("p", "r"))
+
+
+@functools.cache
+def _read_statement() -> Statement:
+    return repository.read_statement(*_other_domains_sql())
+
+
+@functools.cache
+def _list_statement(restricted: bool, filters: tuple[str, ...], missed: bool | None, stuck: bool | None,
+                    after: bool) -> Statement:
+    return repository.list_statement(*_other_domains_sql(), restricted=restricted, filters=filters, missed=missed,
+                                     extra=review.stuck_filter_sql("p", stuck) if stuck is not None else None,
+                                     after=after)
+
+
+def _row_view(row) -> PostView:
+    return PostView(Row(row), Row(row, "r_"), row["is_missed"], list(row["crisis_ids"]), list(row["stuck_indexes"]))
+
+
 async def get_post(session: AsyncSession, principal: Principal, post_id: uuid.UUID) -> PostView:
-    ctx = await _load(session, principal, post_id, lock=False)
-    return await _view(session, ctx.post)
-
-
-async def list_posts(session: AsyncSession, principal: Principal, *, page: PageParams, **filters) -> list[PostView]:
+    """A post as its reader sees it (read-only: the view's post and revision are rows, not ORM
+    objects)."""
     access = await access_service.effective_access(session, principal)
-    visible = None if access.sees_everything else (access.visible_brand_ids, access.visible_account_ids)
-    stuck = filters.pop("stuck", None)
-    if filters.get("label"):
-        filters["label"] = filters["label"].casefold()  # labels are stored casefolded
-    posts = await repository.list_posts(session, visible, after=cursor_after(page), limit=page.limit + 1,
-                                        where=review.stuck_clause(stuck) if stuck is not None else None, **filters)
-    revs = {(r.post_id, r.number): r for r in await repository.revisions_of(
-        session, [(p.id, p.revision) for p in posts])}
-    now = await clock.transaction_time(session)
-    crises = [c for c in await crises_service.open_crises(session) if crises_service.in_force(c, now)]
-    brands = await repository.account_brands(session, list({p.account_id for p in posts})) if crises else {}
-    stuck = await _stuck(session, posts)
-    return [PostView(p, revs[(p.id, p.revision)], p.missed_schedule or (
-        p.status in repository.MISSING_STATES and p.scheduled_at is not None and p.scheduled_at <= now),
-        [c.id for c in crises if crises_service.covers(c, p.account_id, brands.get(p.account_id))],
-        stuck.get(p.id, [])) for p in posts]
+    row = await _read_statement().fetchrow(session, post_id=post_id)
+    if row is None or not access.sees(row["account_brand_id"], row["account_id"]):
+        raise PostNotFound("No such post.")
+    return _row_view(row)
+
+
+async def list_posts(session: AsyncSession, principal: Principal, *, page: PageParams, stuck: bool | None = None,
+                     missed_schedule: bool | None = None, **filters) -> list[PostView]:
+    access = await access_service.effective_access(session, principal)
+    params: dict[str, Any] = {k: v for k, v in filters.items() if v}
+    if "label" in params:
+        params["label"] = params["label"].casefold()  # labels are stored casefolded
+    restricted = not access.sees_everything
+    if restricted:
+        params["brand_ids"] = list(access.visible_brand_ids)
+        params["account_ids"] = list(access.visible_account_ids)
+    after = cursor_after(page)
+    if after is not None:
+        params["after_created_at"], params["after_id"] = after
+    statement = _list_statement(restricted, tuple(k for k in repository.LIST_FILTERS if k in params),
+                                missed_schedule, stuck, after is not None)
+    return [_row_view(row) for row in await statement.fetch(session, **params, limit=page.limit + 1)]
 
 
 async def revisions(session: AsyncSession, principal: Principal, post_id: uuid.UUID) -> list[PostRevision]:
@@ -232,14 +287,13 @@ async def edit_post(session: AsyncSession, principal: Principal, post_id: uuid.U
     post = ctx.post
     _require_editor(ctx, principal)
     _check_version(post, expected_version)
-    rev = await repository.get_revision(session, post.id, post.revision)
-    assert rev is not None
+    rev = ctx.revision
     content = {f: changes[f] for f in CONTENT_FIELDS if f in changes and changes[f] != getattr(rev, f)}
     if "body" in content and content["body"] is None:
         raise ValidationFailed("body cannot be removed.", pointer="#/body")
     reschedule = "scheduled_at" in changes and changes["scheduled_at"] != post.scheduled_at
     if not content and not reschedule:
-        return await _view(session, post)
+        return await _view(session, post.id)
     values: dict[str, Any] = {}
     if reschedule:
         when = changes["scheduled_at"]
@@ -267,9 +321,7 @@ async def edit_post(session: AsyncSession, principal: Principal, post_id: uuid.U
     else:
         values["status"] = _move(post, Action.reschedule).value
         action = "post.rescheduled"
-    updated = await _save(session, post, values)
-    await audit.record(session, principal, action, "post", post.id, before=before, after=_snapshot(updated))
-    return await _view(session, updated)
+    return await _commit(session, principal, post, values, action, before=before)
 
 
 # --- transitions --------------------------------------------------------------------------
@@ -281,8 +333,7 @@ async def submit(session: AsyncSession, principal: Principal, post_id: uuid.UUID
     _require_editor(ctx, principal)
     _check_version(post, expected_version)
     target = _move(post, Action.submit)
-    rev = await repository.get_revision(session, post.id, post.revision)
-    assert rev is not None
+    rev = ctx.revision
     checked = await content_service.check_post(session, account_id=post.account_id, body=rev.body, link=rev.link,
                                                media=rev.media, labels=rev.labels)
     if checked.blocked:
@@ -298,12 +349,9 @@ async def submit(session: AsyncSession, principal: Principal, post_id: uuid.UUID
         # Submitted under a crisis: its crisis stages applied, so once approved it is a crisis response.
         "crisis_id": crises[-1].id if crises else None,
     })
-    before = _snapshot(post)
-    updated = await _save(session, post, {"status": target.value, "review_round": post.review_round + 1,
-                                          "risk": checked.risk})
-    await audit.record(session, principal, "post.submitted", "post", post.id, before=before,
-                       after={**_snapshot(updated), "stages": [s.name for s in stages], "policy_id": policy_id})
-    return await _view(session, updated)
+    return await _commit(session, principal, post, {"status": target.value, "review_round": post.review_round + 1,
+                                                    "risk": checked.risk}, "post.submitted",
+                         after={"stages": [s.name for s in stages], "policy_id": policy_id})
 
 
 async def decide(session: AsyncSession, principal: Principal, post_id: uuid.UUID, action: Action, *,
@@ -311,15 +359,14 @@ async def decide(session: AsyncSession, principal: Principal, post_id: uuid.UUID
     """approve, reject or request_changes, on the revision the caller names. The post's lock,
     versions and transition are here; the stage decided and the rules of deciding are the
     approvals domain's (app/approvals/review.py)."""
-    ctx = await _load(session, principal, post_id, lock=True)
+    ctx = await _load(session, principal, post_id, lock=True, decisions=True)
     post = ctx.post
     _check_revision(post, revision, expected_version, "decide")
     if not can(_state(post), action):
         raise _illegal(post, action)
-    rev = await repository.get_revision(session, post.id, post.revision)
-    assert rev is not None
+    rev = ctx.revision
     decided = await review.decide(session, principal, ctx.access, post=post, rev=rev, brand_id=ctx.brand_id,
-                                  decision=action.value, comment=comment)
+                                  decision=action.value, comment=comment, taken=review.joined_decisions(ctx.rows))
     values: dict[str, Any] = {}
     if action is Action.approve:
         outcome = Outcome.stages_complete if decided.complete else Outcome.stages_pending
@@ -328,12 +375,12 @@ async def decide(session: AsyncSession, principal: Principal, post_id: uuid.UUID
             values.update(approved_revision=rev.number, approved_content_hash=rev.content_hash)
     else:
         values["status"] = _move(post, action).value
-    before = _snapshot(post)
-    updated = await _save(session, post, values)
-    await audit.record(session, principal, f"post.{action.value}", "post", post.id, before=before,
-                       after={**_snapshot(updated), "stage": decided.stage.name, "decided_revision": rev.number,
-                              "content_hash": rev.content_hash, "comment": comment})
-    return await _view(session, updated)
+    view = await _commit(session, principal, post, values, f"post.{action.value}",
+                         after={"stage": decided.stage.name, "decided_revision": rev.number,
+                                "content_hash": rev.content_hash, "comment": comment}, first=decided.write)
+    if view is None:  # the version cannot have moved (we hold the lock): the decision lost its race
+        raise review.already_decided()
+    return view
 
 
 async def reassign_stage(session: AsyncSession, principal: Principal, post_id: uuid.UUID, index: int, *,
@@ -352,16 +399,13 @@ async def reassign_stage(session: AsyncSession, principal: Principal, post_id: u
     if post.status != State.in_review:
         raise InvalidTransition(f"Only a post in review has stages to reassign; this one is {post.status}.",
                                 current_status=post.status, allowed_transitions=[a.value for a in allowed(_state(post))])
-    rev = await repository.get_revision(session, post.id, post.revision)
-    assert rev is not None
+    rev = ctx.revision
     moved = await review.reassign(session, principal, post=post, rev=rev, index=index, approvers=approvers, mode=mode)
     await repository.set_review(session, post.id, rev.number, {"stages": [s.to_dict() for s in moved.stages]})
-    updated = await _save(session, post, {})
-    await audit.record(session, principal, "post.stage_reassigned", "post", post.id,
-                       before={"approvers": list(moved.old.approvers), "mode": moved.old.mode},
-                       after={"stage_index": index, "stage": moved.new.name, "approvers": list(moved.new.approvers),
-                              "mode": moved.new.mode, "revision": rev.number, "reason": reason})
-    return await _view(session, updated)
+    return await _commit(session, principal, post, {}, "post.stage_reassigned",
+                         before={"approvers": list(moved.old.approvers), "mode": moved.old.mode},
+                         after={"stage_index": index, "stage": moved.new.name, "approvers": list(moved.new.approvers),
+                                "mode": moved.new.mode, "revision": rev.number, "reason": reason})
 
 
 async def schedule(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *,
@@ -379,13 +423,10 @@ async def schedule(session: AsyncSession, principal: Principal, post_id: uuid.UU
         raise ScheduleInvalid("Give scheduled_at: the post has no time yet.", pointer="#/scheduled_at")
     await _future(session, when)
     await crises_service.check_schedulable(session, post.account_id, ctx.brand_id, when)
-    rev = await repository.get_revision(session, post.id, post.revision)
-    if rev is None or post.approved_content_hash != rev.content_hash:
+    if post.approved_content_hash != ctx.revision.content_hash:
         raise ApprovalStale("The approved content is not the post's current content.")
-    before = _snapshot(post)
-    updated = await _save(session, post, {"status": target.value, "scheduled_at": when, "missed_schedule": False})
-    await audit.record(session, principal, "post.scheduled", "post", post.id, before=before, after=_snapshot(updated))
-    return await _view(session, updated)
+    return await _commit(session, principal, post, {"status": target.value, "scheduled_at": when,
+                                                    "missed_schedule": False}, "post.scheduled")
 
 
 async def _leavers_post(session: AsyncSession, principal: Principal, post_id: uuid.UUID, action: Action,
@@ -416,13 +457,10 @@ async def reassign_post(session: AsyncSession, principal: Principal, post_id: uu
                                            account_id=post.account_id)
     if author_id not in holders:
         raise ValidationFailed("The new author must be an active contributor of this account.", pointer="#/author_id")
-    before = {**_snapshot(post), "author_id": post.author_id}
-    updated = await _save(session, post, {"status": target.value, "author_kind": "user", "author_id": author_id,
-                                          "pause_reason": None, "approved_revision": None,
-                                          "approved_content_hash": None})
-    await audit.record(session, principal, "post.reassigned", "post", post.id, before=before,
-                       after={**_snapshot(updated), "author_id": author_id, "reason": reason})
-    return await _view(session, updated)
+    return await _commit(session, principal, post, {
+        "status": target.value, "author_kind": "user", "author_id": author_id, "pause_reason": None,
+        "approved_revision": None, "approved_content_hash": None}, "post.reassigned",
+        before={**_snapshot(post), "author_id": post.author_id}, after={"author_id": author_id, "reason": reason})
 
 
 async def release_post(session: AsyncSession, principal: Principal, post_id: uuid.UUID, *, reason: str | None,
@@ -431,13 +469,9 @@ async def release_post(session: AsyncSession, principal: Principal, post_id: uui
     before it goes out."""
     ctx, target = await _leavers_post(session, principal, post_id, Action.release, expected_version)
     post = ctx.post
-    before = _snapshot(post)
-    updated = await _save(session, post, {"status": target.value, "review_round": post.review_round + 1,
-                                          "pause_reason": None, "approved_revision": None,
-                                          "approved_content_hash": None})
-    await audit.record(session, principal, "post.released", "post", post.id, before=before,
-                       after={**_snapshot(updated), "reason": reason})
-    return await _view(session, updated)
+    return await _commit(session, principal, post, {
+        "status": target.value, "review_round": post.review_round + 1, "pause_reason": None,
+        "approved_revision": None, "approved_content_hash": None}, "post.released", after={"reason": reason})
 
 
 async def simple_transition(session: AsyncSession, principal: Principal, post_id: uuid.UUID, action: Action, *,
@@ -451,20 +485,15 @@ async def simple_transition(session: AsyncSession, principal: Principal, post_id
         _require_editor(ctx, principal)
     _check_version(post, expected_version)
     target = _move(post, action)
-    before = _snapshot(post)
-    updated = await _save(session, post, {"status": target.value})
-    await audit.record(session, principal, f"post.{action.value}", "post", post.id, before=before,
-                       after={**_snapshot(updated), "comment": comment})
-    return await _view(session, updated)
+    return await _commit(session, principal, post, {"status": target.value}, f"post.{action.value}",
+                         after={"comment": comment})
 
 
 # --- the review view (app/approvals/review.py) ---------------------------------------------
 
 async def approvals(session: AsyncSession, principal: Principal, post_id: uuid.UUID) -> review.ReviewView:
     ctx = await _load(session, principal, post_id, lock=False)
-    rev = await repository.get_revision(session, ctx.post.id, ctx.post.revision)
-    assert rev is not None
-    return await review.review(session, ctx.post, rev, ctx.brand_id, ctx.post.status == State.in_review)
+    return await review.review(session, ctx.post, ctx.revision, ctx.brand_id, ctx.post.status == State.in_review)
 
 
 async def approvals_for_posts(session: AsyncSession, views: list[PostView]) -> list[review.ReviewView]:
