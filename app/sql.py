@@ -57,10 +57,25 @@ class Statement:
         return await _run(session, self, "execute", params)
 
 
-async def _run(session: AsyncSession, stmt: Statement, method: str, params: dict[str, Any]) -> Any:
+_HELD = "sgv_driver_connection"
+
+
+async def _connection(session: AsyncSession):
+    """The session's connection and SQLAlchemy's asyncpg adapter of it (which knows the
+    transaction), looked up once per session transaction."""
+    sync = session.sync_session
+    held = sync.info.get(_HELD)
+    if held is not None and held[0] is sync._transaction and sync._transaction is not None \
+            and sync._transaction.is_active:
+        return held[1], held[2]
     connection = await session.connection()
-    fairy = await connection.get_raw_connection()
-    adapted = fairy.dbapi_connection  # SQLAlchemy's asyncpg adapter: it knows the transaction
+    adapted = (await connection.get_raw_connection()).dbapi_connection
+    sync.info[_HELD] = (sync._transaction, connection, adapted)
+    return connection, adapted
+
+
+async def _run(session: AsyncSession, stmt: Statement, method: str, params: dict[str, Any]) -> Any:
+    connection, adapted = await _connection(session)
     args = stmt._args(params)
     async with adapted._execute_mutex:
         try:

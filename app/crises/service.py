@@ -62,17 +62,18 @@ async def _authorise(session: AsyncSession, principal: Principal) -> Access:
 
 
 async def _validate(session: AsyncSession, d: Declaration) -> None:
-    for field, table, ids in (("brand_ids", "brands", d.brand_ids), ("account_ids", "accounts", d.account_ids)):
+    """Every id named exists (nothing is asked of the database for a list that is empty), and a
+    window's end is ahead."""
+    for field, table, what, ids in (("scope/brand_ids", "brands", "brand", d.brand_ids),
+                                    ("scope/account_ids", "accounts", "account", d.account_ids),
+                                    ("responders", "users", "user", d.responders)):
+        if not ids:
+            continue
         found = await repository.existing(session, table, ids)
         for i, x in enumerate(ids):
             if x not in found:
-                raise NotFound(f"No such {table[:-1]} {x}.", pointer=f"#/scope/{field}/{i}")
-    found = await repository.existing(session, "users", d.responders)
-    for i, x in enumerate(d.responders):
-        if x not in found:
-            raise NotFound(f"No such user {x}.", pointer=f"#/responders/{i}")
-    now = await clock.wall_clock(session)
-    if d.ends_at is not None and d.ends_at <= now:
+                raise NotFound(f"No such {what} {x}.", pointer=f"#/{field}/{i}")
+    if d.ends_at is not None and d.ends_at <= await clock.wall_clock(session):
         raise ValidationFailed("ends_at must be in the future.", pointer="#/ends_at")
 
 
@@ -83,8 +84,7 @@ def _scope(d: Declaration) -> dict[str, Any]:
 async def preview(session: AsyncSession, principal: Principal, d: Declaration) -> int:
     await _authorise(session, principal)
     await _validate(session, d)
-    now = await clock.wall_clock(session)
-    starts = d.starts_at if d.starts_at and d.starts_at > now else None
+    starts = d.starts_at if d.starts_at and d.starts_at > await clock.wall_clock(session) else None
     return await post_moves.count_freezable(session, d.scope_kind,
                                             post_moves.scope_params(d.brand_ids, d.account_ids), (starts, d.ends_at))
 

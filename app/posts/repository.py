@@ -200,8 +200,9 @@ def list_statement(crises_sql: str, stuck_sql: str, *, restricted: bool, filters
     if after:
         where.append("(p.created_at, p.id) > (:after_created_at, :after_id)")
     clause = " AND ".join(where) or "true"
-    return Statement(_view_sql(crises_sql, stuck_sql)
-                     + f"\n     WHERE {clause}\n     ORDER BY p.created_at, p.id LIMIT :limit")
+    # The page is chosen from posts alone (index order), then joined with what it shows.
+    page = f"(SELECT * FROM posts p WHERE {clause} ORDER BY p.created_at, p.id LIMIT :limit)"
+    return Statement(_view_sql(crises_sql, stuck_sql, page) + "\n     ORDER BY p.created_at, p.id")
 
 
 async def flag_missed(session: AsyncSession, limit: int = 1000) -> list[Post]:
