@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import Response
 
 from app import context, idempotency
-from app.db import request_session
+from app.db import READ_ONLY_METHODS, request_session
 from app.errors import AppError, problem_response
 from app.security import SYSTEM, Principal
 
@@ -91,6 +91,11 @@ class UnitOfWorkRoute(APIRoute):
                     response = problem_response(request, exc)
                     await idempotency.store(uow.session, key, response)
                     await uow.commit()
+                    return response
+                if request.method in READ_ONLY_METHODS:  # autocommit: nothing to commit or roll back
+                    tag = getattr(request.state, "etag", None)
+                    if tag and response.status_code < 400:
+                        response.headers["ETag"] = tag
                     return response
                 if response.status_code < 400:
                     tag = getattr(request.state, "etag", None)
