@@ -37,7 +37,11 @@ class Post(Base):
     __table_args__ = (
         CheckConstraint("status IN (" + ",".join(f"'{s}'" for s in POST_STATUSES) + ")", name="status"),
         CheckConstraint("source IN ('api','cms')", name="source"),
+        # The list, in (created_at, id) order: one account's range (a caller who sees a few
+        # accounts), the whole order (an admin, or a caller who sees many), labels @> ARRAY[...].
         Index("ix_posts_account_created", "account_id", "created_at", "id"),
+        Index("ix_posts_created", "created_at", "id"),
+        Index("ix_posts_labels", "labels", postgresql_using="gin"),
         # The scheduler's claim (due scheduled posts, retries due); paused posts keep their place.
         Index("ix_posts_due", "due_at", postgresql_where=text("due_at IS NOT NULL")),
         Index("ix_posts_review_due", "review_due_at", postgresql_where=text("review_due_at IS NOT NULL")),

@@ -235,9 +235,10 @@ def _read_statement() -> Statement:
 
 
 @functools.cache
-def _list_statement(restricted: bool, filters: tuple[str, ...], missed: bool | None, stuck: bool | None,
-                    after: bool) -> Statement:
-    return repository.list_statement(*_other_domains_sql(), restricted=restricted, filters=filters, missed=missed,
+def _list_statement(restricted: bool, brands: bool, filters: tuple[str, ...], missed: bool | None,
+                    stuck: bool | None, after: bool) -> Statement:
+    return repository.list_statement(*_other_domains_sql(), restricted=restricted, brands=brands, filters=filters,
+                                     missed=missed,
                                      extra=review.stuck_filter_sql("p", stuck) if stuck is not None else None,
                                      after=after)
 
@@ -263,13 +264,15 @@ async def list_posts(session: AsyncSession, principal: Principal, *, page: PageP
     if "label" in params:
         params["label"] = params["label"].casefold()  # labels are stored casefolded
     restricted = not access.sees_everything
+    brands = restricted and bool(access.visible_brand_ids)
     if restricted:
-        params["brand_ids"] = list(access.visible_brand_ids)
         params["account_ids"] = list(access.visible_account_ids)
+        if brands:
+            params["brand_ids"] = list(access.visible_brand_ids)
     after = cursor_after(page)
     if after is not None:
         params["after_created_at"], params["after_id"] = after
-    statement = _list_statement(restricted, tuple(k for k in repository.LIST_FILTERS if k in params),
+    statement = _list_statement(restricted, brands, tuple(k for k in repository.LIST_FILTERS if k in params),
                                 missed_schedule, stuck, after is not None)
     return [_row_view(row) for row in await statement.fetch(session, **params, limit=page.limit + 1)]
 
