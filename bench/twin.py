@@ -38,9 +38,9 @@ What it does, per request (round trips counted as bench/http.py counts them):
   the last-admin check runs, as socialgov's does); one statement sets the status (compare-and-
   set on version), revokes every live grant and token, flags the accounts they owned or held
   the credentials of, withdraws their drafts and posts in review, pauses their scheduled and
-  claimed-unsent posts, and writes the same audit rows socialgov writes (one per grant, per
-  token, per account flag, one bulk record per set of posts, and the user's record naming
-  everything revoked); commit; the user's JSON.
+  claimed-unsent posts, and writes the same audit rows socialgov writes (one bulk record for
+  the grants and one for the tokens, one per account flag, one bulk record per set of posts,
+  and the user's record naming everything revoked); commit; the user's JSON.
 - ``GET /ping``: no database, ``{"status": "ok"}`` (the twin of ``/healthz``).
 
 What it does not do (and socialgov does): request ids echoed in headers, the access log
@@ -260,11 +260,13 @@ WITH u AS (
     RETURNING p.id
 ), audited AS (
     {_A}
-    SELECT {_ACTOR}, 'grant.revoked', 'grant', g.id::text,
-           (SELECT jsonb_object_agg(k, NULL) FROM jsonb_object_keys(g.after) k), g.after, {_CTX} FROM g
+    SELECT {_ACTOR}, 'grants.revoked', 'user', $1::text, '{{"revoked_at": null}}'::jsonb,
+           jsonb_build_object('revoked', true, 'reason', $5::text, 'subjects_type', 'grant', 'count', count(*),
+                              'subject_ids', jsonb_agg(g.id::text)), {_CTX} FROM g HAVING count(*) > 0
     UNION ALL
-    SELECT {_ACTOR}, 'token.revoked', 'token', t.id::text, '{{"revoked_at": null, "reason": null}}'::jsonb,
-           jsonb_build_object('revoked_at', t.revoked_at, 'reason', $5::text), {_CTX} FROM t
+    SELECT {_ACTOR}, 'tokens.revoked', 'user', $1::text, '{{"revoked_at": null}}'::jsonb,
+           jsonb_build_object('revoked', true, 'reason', $5::text, 'subjects_type', 'token', 'count', count(*),
+                              'subject_ids', jsonb_agg(t.id::text)), {_CTX} FROM t HAVING count(*) > 0
     UNION ALL
     SELECT {_ACTOR}, 'account.flagged', 'account', f.id::text, '{{"needs_owner": false}}'::jsonb,
            '{{"needs_owner": true}}'::jsonb, {_CTX} FROM f WHERE f.owner_flag

@@ -229,15 +229,17 @@ async def confirm_grant(session: AsyncSession, grant_id: uuid.UUID, *, by_kind: 
 
 
 async def revoke_all_for_user(session: AsyncSession, user_id: uuid.UUID, *, by_kind: str, by_id: uuid.UUID | None,
-                              reason: str) -> list[AccessGrant]:
-    stmt = (
-        update(AccessGrant)
-        .where(AccessGrant.user_id == user_id, AccessGrant.revoked_at.is_(None))
-        .values(revoked_at=func.now(), revoked_by_kind=by_kind, revoked_by_id=by_id, revoke_reason=reason)
-        .returning(AccessGrant)
-        .execution_options(populate_existing=True, synchronize_session=False)
-    )
-    return list((await session.execute(stmt)).scalars())
+                              reason: str, audit_sql: tuple[str, dict[str, Any]]) -> list[uuid.UUID]:
+    """Stamp every unrevoked grant of a user in one statement, audited in it by ``audit_sql``
+    (one bulk record over the CTE ``revoked``); the ids revoked."""
+    sql, params = audit_sql
+    rows = await session.execute(text(
+        "WITH revoked AS (UPDATE access_grants SET revoked_at = now(), revoked_by_kind = :by_kind,"
+        " revoked_by_id = CAST(:by_id AS uuid), revoke_reason = :reason"
+        " WHERE user_id = :user_id AND revoked_at IS NULL RETURNING id),"
+        f" audited AS ({sql}) SELECT id FROM revoked"),
+        {**params, "user_id": user_id, "by_kind": by_kind, "by_id": str(by_id) if by_id else None, "reason": reason})
+    return list(rows.scalars())
 
 
 async def holders(session: AsyncSession, roles: list[str], trained_roles: list[str], require_training: bool,

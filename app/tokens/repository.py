@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,11 +61,16 @@ async def revoke_token(session: AsyncSession, token_id: uuid.UUID) -> ApiToken |
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def revoke_user_tokens(session: AsyncSession, user_id: uuid.UUID) -> list[ApiToken]:
-    stmt = (update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-            .values(revoked_at=func.now()).returning(ApiToken)
-            .execution_options(populate_existing=True, synchronize_session=False))
-    return list((await session.execute(stmt)).scalars())
+async def revoke_user_tokens(session: AsyncSession, user_id: uuid.UUID,
+                             audit_sql: tuple[str, dict[str, Any]]) -> list[uuid.UUID]:
+    """Every live token of a user revoked in one statement, audited in it by ``audit_sql`` (one
+    bulk record over the CTE ``revoked``); the ids revoked."""
+    sql, params = audit_sql
+    rows = await session.execute(text(
+        "WITH revoked AS (UPDATE api_tokens SET revoked_at = now()"
+        " WHERE user_id = :user_id AND revoked_at IS NULL RETURNING id),"
+        f" audited AS ({sql}) SELECT id FROM revoked"), {**params, "user_id": user_id})
+    return list(rows.scalars())
 
 
 async def token_by_hash(session: AsyncSession, token_hash: str) -> ApiToken | None:

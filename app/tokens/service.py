@@ -104,13 +104,15 @@ async def revoke_token(session: AsyncSession, principal: Principal, token_id: uu
 
 
 async def revoke_all_for_user(session: AsyncSession, principal: Principal, user_id: uuid.UUID, *,
-                              reason: str, correlation_id: str | None = None) -> list[ApiToken]:
-    revoked = await repository.revoke_user_tokens(session, user_id)
-    await audit.record_many(session, principal, [
-        audit.Entry("token.revoked", "token", t.id, before={"revoked_at": None},
-                    after={"revoked_at": t.revoked_at, "reason": reason}) for t in revoked
-    ], correlation_id=correlation_id)
-    return revoked
+                              reason: str, correlation_id: str | None = None) -> list[uuid.UUID]:
+    """Every live token of the user revoked in one statement, audited as one bulk
+    ``tokens.revoked`` record naming them all."""
+    sql, params = audit.bulk_insert_from(
+        "revoked", actor=principal, action="tokens.revoked", subject_type="user", subject_id=user_id,
+        subjects_type="token", id_expr="id", before={"revoked_at": None},
+        after_expr="jsonb_build_object('revoked', true, 'reason', CAST(:_t_reason AS text))",
+        correlation_id=correlation_id)
+    return await repository.revoke_user_tokens(session, user_id, (sql, {**params, "_t_reason": reason}))
 
 
 async def restore_token(session: AsyncSession, principal: Principal, secret: str, *, user_id: uuid.UUID,

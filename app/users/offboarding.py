@@ -38,8 +38,7 @@ async def end_access(session: AsyncSession, principal: Principal, user_id: uuid.
                                                       correlation_id=correlation_id)
     tokens = await tokens_service.revoke_all_for_user(session, principal, user_id, reason=reason,
                                                       correlation_id=correlation_id)
-    effects: dict[str, Any] = {"revoked_grant_ids": [g.id for g in grants],
-                               "revoked_token_ids": [t.id for t in tokens]}
+    effects: dict[str, Any] = {"revoked_grant_ids": grants, "revoked_token_ids": tokens}
     if status == "offboarded":
         flagged = await accounts_service.flag_for_leaver(session, principal, user_id, correlation_id=correlation_id)
         effects["flagged_account_ids"] = [a.id for a in flagged]

@@ -38,7 +38,13 @@ async def test_a_leavers_posts_are_set_aside_and_everything_shares_one_correlati
     assert cid
     linked = (await api.get("/v1/audit", correlation_id=cid, limit=200)).json()["items"]
     actions = {x["action"] for x in linked}
-    assert {"user.offboarded", "grant.revoked", "token.revoked", "posts.withdrawn", "posts.paused"} <= actions
+    assert {"user.offboarded", "grants.revoked", "tokens.revoked", "posts.withdrawn", "posts.paused"} <= actions
+    # One bulk record per revoking statement, naming every grant and token the user's record names.
+    [grants] = [x for x in linked if x["action"] == "grants.revoked"]
+    assert sorted(grants["after"]["subject_ids"]) == sorted(rec["after"]["revoked_grant_ids"])
+    assert grants["after"]["count"] == len(rec["after"]["revoked_grant_ids"]) >= 1
+    [tokens] = [x for x in linked if x["action"] == "tokens.revoked"]
+    assert sorted(tokens["after"]["subject_ids"]) == sorted(rec["after"]["revoked_token_ids"])
     withdrawn = next(x for x in linked if x["action"] == "posts.withdrawn")
     assert sorted(withdrawn["after"]["subject_ids"]) == sorted([draft["id"], in_review["id"]])
     # a post's own trail shows it
