@@ -5,12 +5,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, Post, PostRevision
-from app.sql import Statement
 from app.posts.workflow import TRANSITIONS, Action, Outcome, State, sources, transition
+from app.sql import Statement
 
 # Posts still being decided whose slot has passed: they never go out on their own.
 MISSING_STATES = ("in_review", "changes_requested")
@@ -38,15 +38,6 @@ async def get_revision(session: AsyncSession, post_id: uuid.UUID, number: int) -
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def revisions_of(session: AsyncSession, keys: list[tuple[uuid.UUID, int]]) -> list[PostRevision]:
-    """Batch form: many (post, number) at once (loaders, lists)."""
-    if not keys:
-        return []
-    stmt = select(PostRevision).where(
-        func.row(PostRevision.post_id, PostRevision.number).in_([func.row(*k) for k in keys]))
-    return list((await session.execute(stmt)).scalars())
-
-
 async def list_revisions(session: AsyncSession, post_ids: list[uuid.UUID]) -> list[PostRevision]:
     stmt = (select(PostRevision).where(PostRevision.post_id.in_(post_ids))
             .order_by(PostRevision.post_id, PostRevision.number))
@@ -58,54 +49,6 @@ async def set_review(session: AsyncSession, post_id: uuid.UUID, number: int, val
     reassigned stage."""
     await session.execute(update(PostRevision).where(PostRevision.post_id == post_id, PostRevision.number == number)
                           .values(**values).execution_options(synchronize_session=False))
-
-
-async def update_post(session: AsyncSession, post_id: uuid.UUID, version: int, values: dict[str, Any]) -> Post | None:
-    """Compare-and-set on version (the row is already locked; this is the second fence)."""
-    stmt = (update(Post).where(Post.id == post_id, Post.version == version)
-            .values(**values, version=Post.version + 1, updated_at=text("now()"))
-            .returning(Post).execution_options(populate_existing=True, synchronize_session=False))
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-def readable(visible: tuple[set[uuid.UUID], set[uuid.UUID]] | None):
-    if visible is None:
-        return text("true")
-    brand_ids, account_ids = visible
-    clauses = []
-    if brand_ids:
-        clauses.append(Post.account_id.in_(select(Account.id).where(Account.brand_id.in_(brand_ids))))
-    if account_ids:
-        clauses.append(Post.account_id.in_(account_ids))
-    return or_(*clauses) if clauses else text("false")
-
-
-async def list_posts(session: AsyncSession, visible, *, account_id: uuid.UUID | None, status: list[str] | None,
-                     author_id: uuid.UUID | None, label: str | None, scheduled_from: datetime | None,
-                     scheduled_to: datetime | None, missed_schedule: bool | None,
-                     after: tuple[datetime, uuid.UUID] | None, limit: int, where: Any = None) -> list[Post]:
-    """``where``: one more filter another domain defines over ``posts`` (stuck reviews)."""
-    stmt = select(Post).where(readable(visible)).order_by(Post.created_at, Post.id).limit(limit)
-    if account_id:
-        stmt = stmt.where(Post.account_id == account_id)
-    if status:
-        stmt = stmt.where(Post.status.in_(status))
-    if author_id:
-        stmt = stmt.where(Post.author_id == author_id)
-    if label:
-        stmt = stmt.where(Post.labels.contains([label]))
-    if scheduled_from:
-        stmt = stmt.where(Post.scheduled_at >= scheduled_from)
-    if scheduled_to:
-        stmt = stmt.where(Post.scheduled_at < scheduled_to)
-    if missed_schedule is not None:
-        missed = or_(Post.missed_schedule, and_(Post.status.in_(MISSING_STATES), Post.scheduled_at <= func.now()))
-        stmt = stmt.where(missed if missed_schedule else ~missed)
-    if where is not None:
-        stmt = stmt.where(where)
-    if after is not None:
-        stmt = stmt.where(func.row(Post.created_at, Post.id) > func.row(*after))
-    return list((await session.execute(stmt)).scalars())
 
 
 # --- the hot reads: one prebuilt statement each (app/sql.py) -------------------------------------
