@@ -34,7 +34,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# bench/http.py is named like the standard library's ``http``: this folder goes last on the path
+# (not first, where running a script puts it), so ``import http`` finds the standard library and
+# ``import _common`` still finds ours.
+_BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH] + [str(_BENCH)]
 
 import httpx  # noqa: E402
 
