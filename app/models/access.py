@@ -40,8 +40,10 @@ class AccessGrant(Base):
         # on it (one BitmapOr arm each; revoked grants, never deleted, stay out of the way).
         Index("ix_access_grants_org_live", "role",
               postgresql_where=text("scope_kind = 'organization' AND revoked_at IS NULL")),
-        Index("ix_access_grants_brand_live", "brand_id", "role", postgresql_where=text("revoked_at IS NULL")),
-        Index("ix_access_grants_account_live", "account_id", "role", postgresql_where=text("revoked_at IS NULL")),
+        Index("ix_access_grants_brand_live", "brand_id", "role",
+              postgresql_where=text("brand_id IS NOT NULL AND revoked_at IS NULL")),
+        Index("ix_access_grants_account_live", "account_id", "role",
+              postgresql_where=text("account_id IS NOT NULL AND revoked_at IS NULL")),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
