@@ -176,3 +176,10 @@ class TestGrantHolders:
         assert len(plans) == 1
         reads = _reads(plans[0], "access_grants")
         assert "Seq Scan" not in reads and "uq_access_grants_live" in reads, reads
+
+
+async def test_a_caller_who_sees_a_few_accounts_reads_their_ranges(seeded):
+    # account_id = ANY(:account_ids): each account's range of ix_posts_account_created; the
+    # earlier shape (an IN (subquery) inside an OR) walked every post in created order.
+    nodes = await _list_plan(seeded, restricted=True, brands=False, account_ids=[_id("ix-a1"), _id("ix-a2")])
+    assert _reads(nodes, "posts") <= {"ix_posts_account_created"}, _reads(nodes, "posts")
