@@ -39,8 +39,9 @@ What it does, per request (round trips counted as bench/http.py counts them):
   set on version), revokes every live grant and token, flags the accounts they owned or held
   the credentials of, withdraws their drafts and posts in review, pauses their scheduled and
   claimed-unsent posts, and writes the same audit rows socialgov writes (one bulk record for
-  the grants and one for the tokens, one per account flag, one bulk record per set of posts,
-  and the user's record naming everything revoked); commit; the user's JSON.
+  the grants and one for the tokens, one per account flagged naming the flags it turned on,
+  one bulk record per set of posts, and the user's record naming everything revoked); commit;
+  the user's JSON.
 - ``GET /ping``: no database, ``{"status": "ok"}`` (the twin of ``/healthz``).
 
 What it does not do (and socialgov does): request ids echoed in headers, the access log
@@ -198,9 +199,6 @@ SELECT {_USER_COLS},
   FROM users WHERE id = $1 FOR UPDATE
 """
 
-_GRANT_AFTER = ", ".join(f"'{c}', {c}" for c in (
-    "user_id", "role", "scope_kind", "brand_id", "account_id", "reason", "expires_at", "revoked_at", "revoke_reason",
-    "confirmed_by_kind", "confirmed_by_id", "confirmed_at", "confirm_reason"))
 _SCHEDULED_FREEZABLE = "p.due_at IS NOT NULL AND p.status = 'scheduled'"
 _CLAIMED_FREEZABLE = ("(p.lease_until IS NOT NULL OR p.next_attempt_at IS NOT NULL) AND p.sending_since IS NULL"
                       " AND p.status = 'publishing'")
@@ -227,7 +225,7 @@ WITH u AS (
 ), g AS (
     UPDATE access_grants SET revoked_at = now(), revoked_by_kind = $3, revoked_by_id = $4, revoke_reason = $5
      WHERE user_id = $1 AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM u)
-    RETURNING id, jsonb_strip_nulls(jsonb_build_object({_GRANT_AFTER})) AS after
+    RETURNING id
 ), t AS (
     UPDATE api_tokens SET revoked_at = now()
      WHERE user_id = $1 AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM u)
@@ -268,11 +266,12 @@ WITH u AS (
            jsonb_build_object('revoked', true, 'reason', $5::text, 'subjects_type', 'token', 'count', count(*),
                               'subject_ids', jsonb_agg(t.id::text)), {_CTX} FROM t HAVING count(*) > 0
     UNION ALL
-    SELECT {_ACTOR}, 'account.flagged', 'account', f.id::text, '{{"needs_owner": false}}'::jsonb,
-           '{{"needs_owner": true}}'::jsonb, {_CTX} FROM f WHERE f.owner_flag
-    UNION ALL
-    SELECT {_ACTOR}, 'account.flagged', 'account', f.id::text, '{{"credentials_rotation_required": false}}'::jsonb,
-           '{{"credentials_rotation_required": true}}'::jsonb, {_CTX} FROM f WHERE f.custodian_flag
+    SELECT {_ACTOR}, 'account.flagged', 'account', f.id::text,
+           jsonb_strip_nulls(jsonb_build_object('needs_owner', CASE WHEN f.owner_flag THEN false END,
+                                                'credentials_rotation_required', CASE WHEN f.custodian_flag THEN false END)),
+           jsonb_strip_nulls(jsonb_build_object('needs_owner', CASE WHEN f.owner_flag THEN true END,
+                                                'credentials_rotation_required', CASE WHEN f.custodian_flag THEN true END)),
+           {_CTX} FROM f
     UNION ALL
     {_bulk("withdrawn", "posts.withdrawn", "withdrawn", "NULL")}
     UNION ALL

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.policy import ORG_ONLY, GrantsVisible
 from app.models import AccessGrant, Account, Brand, User
+from app.sql import Statement
 
 _LIVE = and_(AccessGrant.revoked_at.is_(None),
              or_(AccessGrant.expires_at.is_(None), AccessGrant.expires_at > func.now()))
@@ -228,18 +229,30 @@ async def confirm_grant(session: AsyncSession, grant_id: uuid.UUID, *, by_kind: 
 
 
 
+# Prebuilt once per audit SQL (constant per caller) and run on the session's driver connection:
+# an offboarding is one statement here, not an ORM round through the session.
+_REVOKE_ALL: dict[str, Statement] = {}
+
+
+def _revoke_all_statement(audit_sql: str) -> Statement:
+    stmt = _REVOKE_ALL.get(audit_sql)
+    if stmt is None:
+        stmt = _REVOKE_ALL[audit_sql] = Statement(
+            "WITH revoked AS (UPDATE access_grants SET revoked_at = now(), revoked_by_kind = :by_kind,"
+            " revoked_by_id = CAST(:by_id AS uuid), revoke_reason = :reason"
+            " WHERE user_id = :user_id AND revoked_at IS NULL RETURNING id),"
+            f" audited AS ({audit_sql}) SELECT id FROM revoked")
+    return stmt
+
+
 async def revoke_all_for_user(session: AsyncSession, user_id: uuid.UUID, *, by_kind: str, by_id: uuid.UUID | None,
                               reason: str, audit_sql: tuple[str, dict[str, Any]]) -> list[uuid.UUID]:
     """Stamp every unrevoked grant of a user in one statement, audited in it by ``audit_sql``
     (one bulk record over the CTE ``revoked``); the ids revoked."""
     sql, params = audit_sql
-    rows = await session.execute(text(
-        "WITH revoked AS (UPDATE access_grants SET revoked_at = now(), revoked_by_kind = :by_kind,"
-        " revoked_by_id = CAST(:by_id AS uuid), revoke_reason = :reason"
-        " WHERE user_id = :user_id AND revoked_at IS NULL RETURNING id),"
-        f" audited AS ({sql}) SELECT id FROM revoked"),
-        {**params, "user_id": user_id, "by_kind": by_kind, "by_id": str(by_id) if by_id else None, "reason": reason})
-    return list(rows.scalars())
+    rows = await _revoke_all_statement(sql).fetch(
+        session, **params, user_id=user_id, by_kind=by_kind, by_id=str(by_id) if by_id else None, reason=reason)
+    return [r["id"] for r in rows]
 
 
 async def holders(session: AsyncSession, roles: list[str], trained_roles: list[str], require_training: bool,

@@ -5,7 +5,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, text, update
+from sqlalchemy import (
+    Boolean,
+    Uuid,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -87,13 +97,30 @@ async def update_account(session: AsyncSession, account_id: uuid.UUID, version: 
         return UNIQUE_VIOLATION
 
 
+# One statement for both flags: the self-join reads each account as the statement found it, so
+# only a flag this statement turned on is reported (the WHERE re-checks a row changed meanwhile).
+_FLAG_FOR_LEAVER = text("""
+UPDATE accounts a
+   SET needs_owner = a.needs_owner OR coalesce(a.owner_id = :user_id, false),
+       credentials_rotation_required = a.credentials_rotation_required
+                                       OR coalesce(a.credential_custodian_id = :user_id, false),
+       version = a.version + 1, updated_at = now()
+  FROM accounts o
+ WHERE o.id = a.id
+   AND ((a.owner_id = :user_id AND NOT a.needs_owner)
+        OR (a.credential_custodian_id = :user_id AND NOT a.credentials_rotation_required))
+RETURNING a.*, coalesce(o.owner_id = :user_id AND NOT o.needs_owner, false) AS owner_flag,
+          coalesce(o.credential_custodian_id = :user_id AND NOT o.credentials_rotation_required, false)
+          AS custodian_flag
+""").bindparams(bindparam("user_id", type_=Uuid))
+_FLAGGED = (select(Account, literal_column("owner_flag", Boolean), literal_column("custodian_flag", Boolean))
+            .from_statement(_FLAG_FOR_LEAVER).execution_options(populate_existing=True))
+
+
 async def flag_for_leaver(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[Account, dict[str, Any]]]:
-    """Owned accounts -> needs_owner; accounts whose credentials they held -> rotation required."""
-    out = []
-    for column, flag in ((Account.owner_id, "needs_owner"), (Account.credential_custodian_id,
-                                                              "credentials_rotation_required")):
-        stmt = (update(Account).where(column == user_id, getattr(Account, flag).is_(False))
-                .values({flag: True, "version": Account.version + 1, "updated_at": text("now()")})
-                .returning(Account).execution_options(populate_existing=True, synchronize_session=False))
-        out += [(a, {flag: True}) for a in (await session.execute(stmt)).scalars()]
-    return out
+    """Owned accounts -> needs_owner; accounts whose credentials they held -> rotation required;
+    in one statement. Each account once, with the flags this turned on."""
+    rows = (await session.execute(_FLAGGED, {"user_id": user_id})).all()
+    return [(a, {**({"needs_owner": True} if owner else {}),
+                 **({"credentials_rotation_required": True} if custodian else {})})
+            for a, owner, custodian in rows]

@@ -5,11 +5,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ApiToken, ServicePrincipal, User
+from app.sql import Statement
 
 
 async def user_status(session: AsyncSession, user_id: uuid.UUID) -> str | None:
@@ -61,16 +62,22 @@ async def revoke_token(session: AsyncSession, token_id: uuid.UUID) -> ApiToken |
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+# Prebuilt once per audit SQL (constant per caller), run on the session's driver connection.
+_REVOKE_USER_TOKENS: dict[str, Statement] = {}
+
+
 async def revoke_user_tokens(session: AsyncSession, user_id: uuid.UUID,
                              audit_sql: tuple[str, dict[str, Any]]) -> list[uuid.UUID]:
     """Every live token of a user revoked in one statement, audited in it by ``audit_sql`` (one
     bulk record over the CTE ``revoked``); the ids revoked."""
     sql, params = audit_sql
-    rows = await session.execute(text(
-        "WITH revoked AS (UPDATE api_tokens SET revoked_at = now()"
-        " WHERE user_id = :user_id AND revoked_at IS NULL RETURNING id),"
-        f" audited AS ({sql}) SELECT id FROM revoked"), {**params, "user_id": user_id})
-    return list(rows.scalars())
+    stmt = _REVOKE_USER_TOKENS.get(sql)
+    if stmt is None:
+        stmt = _REVOKE_USER_TOKENS[sql] = Statement(
+            "WITH revoked AS (UPDATE api_tokens SET revoked_at = now()"
+            " WHERE user_id = :user_id AND revoked_at IS NULL RETURNING id),"
+            f" audited AS ({sql}) SELECT id FROM revoked")
+    return [r["id"] for r in await stmt.fetch(session, **params, user_id=user_id)]
 
 
 async def token_by_hash(session: AsyncSession, token_hash: str) -> ApiToken | None:

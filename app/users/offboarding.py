@@ -6,6 +6,13 @@ does that, flags the accounts they owned (``needs_owner``) or held the credentia
 (``credentials_rotation_required``), and sets their posts aside (app/posts/moves.py): drafts and
 posts in review withdrawn, scheduled ones paused (``author_offboarded``). Every record it
 writes carries one correlation id, so the audit shows all it did as one.
+
+Set-based, whatever the number of grants: one statement revokes every live grant and writes
+one bulk ``grants.revoked`` record over the user naming them all (``subject_ids``, ``count``,
+the reason), one does the same for tokens (``tokens.revoked``), one flags the accounts (an
+``account.flagged`` record per account, naming the flags it turned on), and the posts are set
+aside by one bulk record per statement. The caller's record of the user
+(``user.offboarded`` / ``user.suspended``) names every id revoked and account flagged.
 """
 from __future__ import annotations
 

@@ -58,6 +58,18 @@ async def get_user(session: AsyncSession, principal: Principal, user_id: uuid.UU
     return user
 
 
+async def _user_to_change(session: AsyncSession, principal: Principal, access: Access, user_id: uuid.UUID) -> User:
+    """The user, locked, for an admin; 404 before 403 for anyone else. An admin sees the
+    directory, so one locking read does for both the visibility and the lock."""
+    if not access.admin:
+        await get_user(session, principal, user_id)  # visibility first: 404 before 403
+        raise Forbidden("Only admins change users.")
+    user = await repository.get_user(session, user_id, for_update=True)
+    if user is None:
+        raise UserNotFound("No such user.")
+    return user
+
+
 async def list_users(session: AsyncSession, principal: Principal, *, status: str | None, q: str | None,
                      page: PageParams) -> list[User]:
     access = await access_service.effective_access(session, principal)
@@ -70,11 +82,8 @@ async def list_users(session: AsyncSession, principal: Principal, *, status: str
 async def update_user(session: AsyncSession, principal: Principal, user_id: uuid.UUID, changes: dict[str, Any],
                       *, expected_version: int | None = None, reason: str | None = None,
                       correlation_id: str | None = None) -> User:
-    await get_user(session, principal, user_id)  # visibility first: 404 before 403
-    access = await access_service.effective_access(session, principal)
-    if not access.admin:
-        raise Forbidden("Only admins change users.")
-    user = await repository.get_user(session, user_id, for_update=True)
+    access = await access_service.effective_access(session, principal)  # once for the whole change
+    user = await _user_to_change(session, principal, access, user_id)
     if expected_version is not None and expected_version != user.version:
         raise PreconditionFailed(f"The user is at version {user.version}, not {expected_version}.",
                                  current_version=user.version)
@@ -82,7 +91,7 @@ async def update_user(session: AsyncSession, principal: Principal, user_id: uuid
     if not changes:
         return user
     if "status" in changes:
-        changes["status_changed_at"] = await access_service.current_time(session)
+        changes["status_changed_at"] = repository.NOW  # the transaction's time, stamped by the update itself
     ending = changes.get("status") in ENDS_ACCESS
     was_admin = ending and await access_service.holds_live_admin(session, user_id)
     before = snapshot(user)

@@ -95,3 +95,61 @@ class TestALeaversPausedPost:
         r = await api.post(f"/v1/posts/{post['id']}/release", {})
         assert r.status_code == 409 and r.json()["code"] == "invalid-transition"
         assert "crisis" in r.json()["detail"]
+
+
+class TestTheAuditOfAnOffboarding:
+    """Set-based: one statement revokes every grant and one every token, each audited as one
+    bulk record naming them all; every record of the offboarding carries one correlation id."""
+
+    async def test_one_bulk_record_names_every_grant_revoked(self, api):
+        brand = await api.brand()
+        accounts = [await api.account(brand["id"]) for _ in range(12)]
+        u = await api.user()
+        gone = await api.grant(u["id"], "viewer", account_id=accounts[0]["id"])
+        await api.ok("POST", f"/v1/grants/{gone['id']}/revoke", {"reason": "moved team"}, status=200)
+        grants = [await api.grant(u["id"], "viewer", account_id=a["id"]) for a in accounts[1:]]
+        grants.append(await api.grant(u["id"], "contributor", brand_id=brand["id"]))
+        token = await api.ok("POST", "/v1/tokens", {"user_id": u["id"], "scopes": ["posts:read"]})
+        await api.ok("PATCH", f"/v1/users/{u['id']}", {"status": "offboarded"})
+
+        ids = sorted(g["id"] for g in grants)
+        listed = (await api.get("/v1/grants", user_id=u["id"], limit=100)).json()["items"]
+        assert all(g["revoked_at"] and g["revoke_reason"] == "user offboarded"
+                   for g in listed if g["id"] != gone["id"])
+        assert {g["id"] for g in listed if g["revoke_reason"] == "user offboarded"} == set(ids)
+
+        [rec] = (await api.get("/v1/audit", subject_id=u["id"], action="user.offboarded")).json()["items"]
+        cid = rec["correlation_id"]
+        assert cid and sorted(rec["after"]["revoked_grant_ids"]) == ids
+        assert rec["after"]["revoked_token_ids"] == [token["id"]]
+        linked = (await api.get("/v1/audit", correlation_id=cid, limit=200)).json()["items"]
+        assert all(x["correlation_id"] == cid for x in linked)
+        assert sorted(x["action"] for x in linked) == ["grants.revoked", "tokens.revoked", "user.offboarded"]
+        [bulk] = [x for x in linked if x["action"] == "grants.revoked"]
+        assert (bulk["subject_type"], bulk["subject_id"]) == ("user", u["id"])
+        assert sorted(bulk["after"]["subject_ids"]) == ids and bulk["after"]["count"] == len(ids) == 12
+        assert bulk["after"]["subjects_type"] == "grant" and bulk["after"]["reason"] == "user offboarded"
+        assert bulk["before"] == {"revoked_at": None}
+        # No record per grant; each grant's own trail finds the bulk record.
+        assert not (await api.get("/v1/audit", action="grant.revoked", correlation_id=cid)).json()["items"]
+        trail = (await api.get("/v1/audit", subject_type="grant", subject_id=grants[5]["id"])).json()["items"]
+        assert [x["action"] for x in trail] == ["grant.created", "grants.revoked"]
+        assert trail[-1]["correlation_id"] == cid
+        # The grant revoked before is in neither.
+        assert gone["id"] not in bulk["after"]["subject_ids"] + rec["after"]["revoked_grant_ids"]
+
+    async def test_an_account_owned_and_held_is_flagged_once_with_both_flags(self, api):
+        brand = await api.brand()
+        u = await api.user()
+        both = await api.account(brand["id"], owner_id=u["id"], credential_custodian_id=u["id"])
+        held = await api.account(brand["id"], credential_custodian_id=u["id"])
+        await api.ok("PATCH", f"/v1/users/{u['id']}", {"status": "offboarded"})
+        [rec] = (await api.get("/v1/audit", subject_id=u["id"], action="user.offboarded")).json()["items"]
+        assert sorted(rec["after"]["flagged_account_ids"]) == sorted([both["id"], held["id"]])
+        flagged = (await api.get("/v1/audit", action="account.flagged", correlation_id=rec["correlation_id"])).json()
+        by_account = {x["subject_id"]: x for x in flagged["items"]}
+        assert len(flagged["items"]) == 2
+        assert by_account[both["id"]]["after"] == {"needs_owner": True, "credentials_rotation_required": True}
+        assert by_account[held["id"]]["before"] == {"credentials_rotation_required": False}
+        after = (await api.get(f"/v1/accounts/{both['id']}")).json()
+        assert after["needs_owner"] and after["credentials_rotation_required"] and after["version"] == both["version"] + 1
