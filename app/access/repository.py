@@ -2,6 +2,7 @@
 accounts that deciding a grant needs)."""
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
@@ -229,20 +230,14 @@ async def confirm_grant(session: AsyncSession, grant_id: uuid.UUID, *, by_kind: 
 
 
 
-# Prebuilt once per audit SQL (constant per caller) and run on the session's driver connection:
-# an offboarding is one statement here, not an ORM round through the session.
-_REVOKE_ALL: dict[str, Statement] = {}
-
-
+@functools.cache
 def _revoke_all_statement(audit_sql: str) -> Statement:
-    stmt = _REVOKE_ALL.get(audit_sql)
-    if stmt is None:
-        stmt = _REVOKE_ALL[audit_sql] = Statement(
-            "WITH revoked AS (UPDATE access_grants SET revoked_at = now(), revoked_by_kind = :by_kind,"
-            " revoked_by_id = CAST(:by_id AS uuid), revoke_reason = :reason"
-            " WHERE user_id = :user_id AND revoked_at IS NULL RETURNING id),"
-            f" audited AS ({audit_sql}) SELECT id FROM revoked")
-    return stmt
+    """Prebuilt once per audit SQL (constant per caller): an offboarding is one statement here."""
+    return Statement(
+        "WITH revoked AS (UPDATE access_grants SET revoked_at = now(), revoked_by_kind = :by_kind,"
+        " revoked_by_id = CAST(:by_id AS uuid), revoke_reason = :reason"
+        " WHERE user_id = :user_id AND revoked_at IS NULL RETURNING id),"
+        f" audited AS ({audit_sql}) SELECT id FROM revoked")
 
 
 async def revoke_all_for_user(session: AsyncSession, user_id: uuid.UUID, *, by_kind: str, by_id: uuid.UUID | None,

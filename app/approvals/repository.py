@@ -193,12 +193,6 @@ def is_stuck_sql(p: str) -> str:
      WHERE r.post_id = {p}.id AND r.number = {p}.revision AND {_stuck_stage_sql(p)}))"""
 
 
-_IS_STUCK_SQL = f"""(posts.status = 'in_review' AND EXISTS (
-    SELECT 1 FROM post_revisions r CROSS JOIN LATERAL jsonb_array_elements(coalesce(r.stages, '[]'::jsonb)) st
-     WHERE r.post_id = posts.id AND r.number = posts.revision AND {_stuck_stage_sql("posts")}))"""
-IS_STUCK = {True: text(_IS_STUCK_SQL), False: text("NOT " + _IS_STUCK_SQL)}
-
-
 async def stuck_stages(session: AsyncSession, post_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[int]]:
     """The stages of these posts nobody can decide (one statement for any number of posts)."""
     if not post_ids:

@@ -180,11 +180,6 @@ async def _review(session: AsyncSession, post: Post, rev: PostRevision, brand_id
 
 # --- stuck stages -----------------------------------------------------------------------------
 
-async def stuck_stages(session: AsyncSession, post_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[int]]:
-    """The named stages of these posts' current reviews nobody can decide any more."""
-    return await repository.stuck_stages(session, post_ids) if post_ids else {}
-
-
 def stuck_indexes_sql(p: str, r: str) -> str:
     """The stuck stages of post ``p`` (revision ``r``) as an SQL expression, for the statement
     the posts domain reads a post with."""
@@ -194,11 +189,6 @@ def stuck_indexes_sql(p: str, r: str) -> str:
 def stuck_filter_sql(p: str, stuck: bool) -> str:
     """The SQL filter for posts ``p`` that are (or are not) stuck in review."""
     return repository.is_stuck_sql(p) if stuck else f"NOT {repository.is_stuck_sql(p)}"
-
-
-def stuck_clause(stuck: bool):
-    """The SQL filter for posts (``posts``) that are (or are not) stuck in review."""
-    return repository.IS_STUCK[stuck]
 
 
 @dataclass(frozen=True)

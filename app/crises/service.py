@@ -279,10 +279,6 @@ async def in_force_for(session: AsyncSession, account_id: uuid.UUID, brand_id: u
     return await repository.in_force_for(session, account_id, brand_id)
 
 
-async def open_crises(session: AsyncSession) -> list[Crisis]:
-    return await repository.open_crises(session)
-
-
 async def now(session: AsyncSession) -> datetime:
     return await clock.wall_clock(session)
 

@@ -1,6 +1,7 @@
 """Every SQL statement of the tokens domain."""
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
@@ -62,8 +63,12 @@ async def revoke_token(session: AsyncSession, token_id: uuid.UUID) -> ApiToken |
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-# Prebuilt once per audit SQL (constant per caller), run on the session's driver connection.
-_REVOKE_USER_TOKENS: dict[str, Statement] = {}
+@functools.cache
+def _revoke_user_tokens_statement(audit_sql: str) -> Statement:
+    """Prebuilt once per audit SQL (constant per caller)."""
+    return Statement("WITH revoked AS (UPDATE api_tokens SET revoked_at = now()"
+                     " WHERE user_id = :user_id AND revoked_at IS NULL RETURNING id),"
+                     f" audited AS ({audit_sql}) SELECT id FROM revoked")
 
 
 async def revoke_user_tokens(session: AsyncSession, user_id: uuid.UUID,
@@ -71,13 +76,7 @@ async def revoke_user_tokens(session: AsyncSession, user_id: uuid.UUID,
     """Every live token of a user revoked in one statement, audited in it by ``audit_sql`` (one
     bulk record over the CTE ``revoked``); the ids revoked."""
     sql, params = audit_sql
-    stmt = _REVOKE_USER_TOKENS.get(sql)
-    if stmt is None:
-        stmt = _REVOKE_USER_TOKENS[sql] = Statement(
-            "WITH revoked AS (UPDATE api_tokens SET revoked_at = now()"
-            " WHERE user_id = :user_id AND revoked_at IS NULL RETURNING id),"
-            f" audited AS ({sql}) SELECT id FROM revoked")
-    return [r["id"] for r in await stmt.fetch(session, **params, user_id=user_id)]
+    return [r["id"] for r in await _revoke_user_tokens_statement(sql).fetch(session, **params, user_id=user_id)]
 
 
 async def token_by_hash(session: AsyncSession, token_hash: str) -> ApiToken | None:
